@@ -1,0 +1,1 @@
+//! vigil: the GB/T 28181 platform application (SIP transport, platform, store, API, simulator).
