@@ -1,1 +1,3 @@
 //! vigil: the GB/T 28181 platform application (SIP transport, platform, store, API, simulator).
+
+pub mod config;
