@@ -1,3 +1,4 @@
 //! vigil: the GB/T 28181 platform application (SIP transport, platform, store, API, simulator).
 
 pub mod config;
+pub mod store;
