@@ -393,7 +393,7 @@ pub mod secs {
         let err = |m: String| serde::de::Error::custom(m);
         match Raw::deserialize(d)? {
             Raw::Int(n) => Ok(Duration::from_secs(n)),
-            Raw::Float(f) if f.is_finite() && f >= 0.0 && f < 1e12 => Ok(Duration::from_secs_f64(f)),
+            Raw::Float(f) if (0.0..1e12).contains(&f) => Ok(Duration::from_secs_f64(f)),
             Raw::Float(f) => Err(err(format!("invalid duration {f}"))),
             Raw::Text(t) => parse_duration(&t).ok_or_else(|| {
                 err(format!("invalid duration {t:?}: use seconds or a unit like \"500ms\", \"30s\", \"5m\", \"1h\""))
@@ -416,7 +416,7 @@ pub mod secs {
             _ => return None,
         };
         let v = n * mult;
-        (v.is_finite() && v >= 0.0 && v < 1e12).then(|| Duration::from_secs_f64(v))
+        (0.0..1e12).contains(&v).then(|| Duration::from_secs_f64(v))
     }
 }
 
