@@ -1,0 +1,66 @@
+//! HTTP API (axum): REST JSON under /api/v1. `router(state)` builds it; tests call it with
+//! `oneshot`, the application serves it on `http.listen`.
+
+pub mod error;
+
+use std::time::Instant;
+
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use crate::store::{DeviceRecord, Store};
+pub use error::ApiError;
+
+/// What handlers share.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    pub store: Store,
+    pub started: Instant,
+}
+
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/devices", get(list_devices))
+        .route("/api/v1/devices/{device_id}", get(get_device))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
+
+async fn health(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
+    s.store
+        .ping()
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("database unreachable: {e}")))?;
+    Ok(Json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "database": s.store.backend_name(),
+        "uptime_s": s.started.elapsed().as_secs(),
+    })))
+}
+
+async fn list_devices(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
+    let devices = s.store.list_devices().await?;
+    let total = devices.len();
+    Ok(Json(json!({ "items": devices, "total": total })))
+}
+
+async fn get_device(
+    State(s): State<ApiState>,
+    Path(device_id): Path<String>,
+) -> Result<Json<DeviceRecord>, ApiError> {
+    vigil_gb::DeviceId::parse(&device_id)
+        .map_err(|e| ApiError::BadRequest(format!("device_id: {e}")))?;
+    s.store
+        .get_device(&device_id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("device {device_id} not found")))
+}
