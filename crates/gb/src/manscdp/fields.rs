@@ -30,30 +30,6 @@ pub(crate) fn req_num<T: FromStr>(el: &Element, name: &str, at: &str) -> Result<
     parse_num(text, name, at)
 }
 
-/// An optional number: absent or empty is `None`, present but not a number is an error.
-pub(crate) fn opt_num<T: FromStr>(
-    el: &Element,
-    name: &str,
-    at: &str,
-) -> Result<Option<T>, XmlError> {
-    el.child_text(name)
-        .map(|t| parse_num(t, name, at))
-        .transpose()
-}
-
-/// An optional ID: absent or empty is `None`, present but malformed is an error.
-pub(crate) fn opt_id(el: &Element, name: &str, at: &str) -> Result<Option<DeviceId>, XmlError> {
-    el.child_text(name)
-        .map(|t| {
-            t.parse()
-                .map_err(|e: crate::id::IdError| XmlError::Invalid {
-                    path: format!("{at}/{name}"),
-                    reason: e.to_string(),
-                })
-        })
-        .transpose()
-}
-
 /// Optional text, owned; absent or empty is `None`.
 pub(crate) fn opt_text(el: &Element, name: &str) -> Option<String> {
     el.child_text(name).map(str::to_owned)

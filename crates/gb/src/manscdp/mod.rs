@@ -8,20 +8,22 @@
 //! field be kept as raw text instead of failing the whole message, and keeps unknown
 //! fields for the store. The model types still derive serde, for JSON (API, store).
 
+mod catalog;
+mod device_info;
+mod device_status;
 mod error;
-// Helpers for the Catalog/DeviceInfo/DeviceStatus readers that land next.
-#[allow(dead_code)]
 mod fields;
 mod keepalive;
-#[allow(dead_code)]
 mod tree;
-#[allow(dead_code)]
 mod write;
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use catalog::{Catalog, CatalogEvent, CatalogItem, Password};
+pub use device_info::DeviceInfo;
+pub use device_status::{AlarmStatusItem, DeviceStatus};
 pub use error::XmlError;
 pub use keepalive::Keepalive;
 
@@ -99,12 +101,20 @@ pub struct Unknown {
 pub enum Manscdp {
     /// `Notify/Keepalive`.
     Keepalive(Keepalive),
-    /// `Query/Catalog`.
+    /// `Query/Catalog` (also the body of a catalog SUBSCRIBE).
     CatalogQuery(BasicQuery),
+    /// `Response/Catalog`: one packet of a device's catalog.
+    CatalogResponse(Catalog),
+    /// `Notify/Catalog`: catalog changes for a subscription, with an Event per item.
+    CatalogNotify(Catalog),
     /// `Query/DeviceInfo`.
     DeviceInfoQuery(BasicQuery),
+    /// `Response/DeviceInfo`.
+    DeviceInfoResponse(DeviceInfo),
     /// `Query/DeviceStatus`.
     DeviceStatusQuery(BasicQuery),
+    /// `Response/DeviceStatus`.
+    DeviceStatusResponse(DeviceStatus),
     /// `Query/PresetQuery`.
     PresetQuery(BasicQuery),
     /// Any other root/CmdType pair.
@@ -115,11 +125,14 @@ impl Manscdp {
     /// The root element of this message.
     pub fn root(&self) -> Root {
         match self {
-            Self::Keepalive(_) => Root::Notify,
+            Self::Keepalive(_) | Self::CatalogNotify(_) => Root::Notify,
             Self::CatalogQuery(_)
             | Self::DeviceInfoQuery(_)
             | Self::DeviceStatusQuery(_)
             | Self::PresetQuery(_) => Root::Query,
+            Self::CatalogResponse(_)
+            | Self::DeviceInfoResponse(_)
+            | Self::DeviceStatusResponse(_) => Root::Response,
             Self::Unknown(u) => u.root,
         }
     }
@@ -128,9 +141,9 @@ impl Manscdp {
     pub fn cmd_type(&self) -> &str {
         match self {
             Self::Keepalive(_) => "Keepalive",
-            Self::CatalogQuery(_) => "Catalog",
-            Self::DeviceInfoQuery(_) => "DeviceInfo",
-            Self::DeviceStatusQuery(_) => "DeviceStatus",
+            Self::CatalogQuery(_) | Self::CatalogResponse(_) | Self::CatalogNotify(_) => "Catalog",
+            Self::DeviceInfoQuery(_) | Self::DeviceInfoResponse(_) => "DeviceInfo",
+            Self::DeviceStatusQuery(_) | Self::DeviceStatusResponse(_) => "DeviceStatus",
             Self::PresetQuery(_) => "PresetQuery",
             Self::Unknown(u) => &u.cmd_type,
         }
@@ -138,34 +151,38 @@ impl Manscdp {
 
     /// The sequence number.
     pub fn sn(&self) -> u32 {
-        match self {
-            Self::Keepalive(m) => m.sn,
-            Self::CatalogQuery(q)
-            | Self::DeviceInfoQuery(q)
-            | Self::DeviceStatusQuery(q)
-            | Self::PresetQuery(q) => q.sn,
-            Self::Unknown(u) => u.sn,
-        }
+        self.header().0
     }
 
     /// The message's DeviceID (the device that sends a Notify/Response, or is asked by a
     /// Query/Control).
     pub fn device_id(&self) -> DeviceId {
+        self.header().1
+    }
+
+    fn header(&self) -> (u32, DeviceId) {
         match self {
-            Self::Keepalive(m) => m.device_id,
+            Self::Keepalive(m) => (m.sn, m.device_id),
             Self::CatalogQuery(q)
             | Self::DeviceInfoQuery(q)
             | Self::DeviceStatusQuery(q)
-            | Self::PresetQuery(q) => q.device_id,
-            Self::Unknown(u) => u.device_id,
+            | Self::PresetQuery(q) => (q.sn, q.device_id),
+            Self::CatalogResponse(m) | Self::CatalogNotify(m) => (m.sn, m.device_id),
+            Self::DeviceInfoResponse(m) => (m.sn, m.device_id),
+            Self::DeviceStatusResponse(m) => (m.sn, m.device_id),
+            Self::Unknown(u) => (u.sn, u.device_id),
         }
     }
 
     /// Prints the message without an XML declaration; [`Manscdp::to_body`] adds one.
     pub fn to_xml(&self) -> String {
-        let mut w = XmlWriter::new(self.root(), self.cmd_type(), self.sn(), &self.device_id());
+        let (sn, device_id) = self.header();
+        let mut w = XmlWriter::new(self.root(), self.cmd_type(), sn, &device_id);
         match self {
             Self::Keepalive(m) => m.write(&mut w),
+            Self::CatalogResponse(m) | Self::CatalogNotify(m) => m.write(&mut w),
+            Self::DeviceInfoResponse(m) => m.write(&mut w),
+            Self::DeviceStatusResponse(m) => m.write(&mut w),
             Self::CatalogQuery(_)
             | Self::DeviceInfoQuery(_)
             | Self::DeviceStatusQuery(_)
@@ -223,6 +240,18 @@ fn read_message(
     let msg = match root {
         Root::Notify if is("Keepalive") => Manscdp::Keepalive(Keepalive::read(el, sn, device_id)?),
         Root::Query if is("Catalog") => Manscdp::CatalogQuery(basic()),
+        Root::Response if is("Catalog") => {
+            Manscdp::CatalogResponse(Catalog::read(el, "Response", sn, device_id)?)
+        }
+        Root::Notify if is("Catalog") => {
+            Manscdp::CatalogNotify(Catalog::read(el, "Notify", sn, device_id)?)
+        }
+        Root::Response if is("DeviceInfo") => {
+            Manscdp::DeviceInfoResponse(DeviceInfo::read(el, sn, device_id))
+        }
+        Root::Response if is("DeviceStatus") => {
+            Manscdp::DeviceStatusResponse(DeviceStatus::read(el, "Response", sn, device_id)?)
+        }
         Root::Query if is("DeviceInfo") => Manscdp::DeviceInfoQuery(basic()),
         Root::Query if is("DeviceStatus") => Manscdp::DeviceStatusQuery(basic()),
         Root::Query if is("PresetQuery") => Manscdp::PresetQuery(basic()),

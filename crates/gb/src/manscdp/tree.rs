@@ -40,14 +40,6 @@ impl Element {
             .filter(|t| !t.is_empty())
     }
 
-    /// Value of attribute `name` (any case).
-    pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
     /// True when the element has no children (a field rather than a container).
     pub fn is_leaf(&self) -> bool {
         self.children.is_empty()
@@ -230,7 +222,7 @@ mod tests {
         assert_eq!(root.name, "Response");
         assert_eq!(root.child_text("sn"), Some("7"));
         let list = root.child("DEVICELIST").unwrap();
-        assert_eq!(list.attr("num"), Some("2"));
+        assert_eq!(list.attrs, vec![("Num".to_owned(), "2".to_owned())]);
         assert_eq!(list.children.len(), 2);
         assert_eq!(list.children[1].child_text("Name"), Some("a & b 中"));
         assert_eq!(root.text, "");
