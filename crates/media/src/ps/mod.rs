@@ -1,9 +1,11 @@
 //! MPEG-2 Program Stream (ISO/IEC 13818-1 2.5) as GB/T 28181 devices send it over RTP:
 //! the demuxer for ingest, and the muxer plus RTP packetizer the camera simulator uses.
 
+mod demux;
 mod mux;
 mod packetizer;
 
+pub use demux::{DEFAULT_MAX_FRAME_SIZE, EsKind, PsDemuxer, PsError, PsFrame, PsStats};
 pub use mux::{PsMuxer, PsMuxerConfig};
 pub use packetizer::PsRtpPacketizer;
 
@@ -99,7 +101,6 @@ pub(crate) fn encode_timestamp(prefix: u8, ts: u64) -> [u8; 5] {
 }
 
 /// Decodes the 5-byte PES timestamp form; marker bits are not checked (devices get them wrong).
-#[allow(dead_code)] // used by the demuxer
 pub(crate) fn decode_timestamp(b: &[u8; 5]) -> u64 {
     (u64::from(b[0] & 0x0E) << 29)
         | (u64::from(b[1]) << 22)
