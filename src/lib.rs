@@ -2,3 +2,6 @@
 
 pub mod config;
 pub mod store;
+pub mod api;
+pub mod app;
+pub mod platform;

@@ -1,0 +1,111 @@
+//! Start-up and shutdown: wires config, store, SIP transport, platform and HTTP together.
+//! `start` binds everything (port 0 allowed) and returns the bound addresses, so tests run
+//! many instances side by side.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use anyhow::Context;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, ApiState};
+use crate::config::Config;
+use crate::platform::events::EventBus;
+use crate::store::Store;
+use crate::store::writer::StoreWriter;
+
+/// A running platform.
+#[derive(Debug)]
+pub struct Running {
+    pub http_addr: SocketAddr,
+    pub store: Store,
+    pub events: EventBus,
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+    writer_task: tokio::task::JoinHandle<()>,
+    writer: Option<StoreWriter>,
+}
+
+/// Starts the platform.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let store = Store::connect(&config.database.url, config.database.max_connections)
+        .await
+        .with_context(|| format!("opening database {}", redact_url(&config.database.url)))?;
+    tracing::info!(backend = store.backend_name(), url = %redact_url(&config.database.url), "database ready");
+    let (writer, writer_task) = StoreWriter::spawn(store.clone());
+    let events = EventBus::default();
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+
+    let listener = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .with_context(|| format!("binding HTTP listener on {}", config.http.listen))?;
+    let http_addr = listener.local_addr()?;
+    let app = api::router(ApiState {
+        store: store.clone(),
+        started: Instant::now(),
+    });
+    let stop = shutdown.clone();
+    tasks.spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+    });
+    tracing::info!(%http_addr, "HTTP API listening");
+
+    Ok(Running {
+        http_addr,
+        store,
+        events,
+        shutdown,
+        tasks,
+        writer_task,
+        writer: Some(writer),
+    })
+}
+
+impl Running {
+    /// Stops every task and flushes pending writes to the database.
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        while self.tasks.join_next().await.is_some() {}
+        if let Some(w) = self.writer.take() {
+            let _ = w.flush().await;
+        }
+        let _ = (&mut self.writer_task).await;
+        self.store.close().await;
+    }
+
+    /// Resolves when a task ended on its own (which means something failed).
+    pub async fn wait(&mut self) {
+        self.tasks.join_next().await;
+    }
+}
+
+/// Hides the password part of a database URL for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_passwords_are_redacted() {
+        assert_eq!(
+            super::redact_url("postgres://vigil:hunter2@db:5432/vigil"),
+            "postgres://vigil:***@db:5432/vigil"
+        );
+        assert_eq!(super::redact_url("sqlite://data/vigil.db"), "sqlite://data/vigil.db");
+    }
+}
