@@ -1,0 +1,323 @@
+//! Header storage: an ordered multimap of raw values that keeps unknown headers in order, treats
+//! names case-insensitively and compact forms as their long names. Typed values are parsed on
+//! demand by the accessors in the submodules, so one odd header does not fail the whole message.
+
+mod auth;
+mod name_addr;
+mod typed;
+mod via;
+
+use std::fmt;
+
+use bytestring::ByteString;
+
+pub use auth::{AuthParam, AuthParams, Authorization, Challenge, WwwAuthenticate};
+pub use name_addr::{Contact, NameAddr};
+pub use typed::{CSeq, MediaType};
+pub use via::{Transport, Via};
+
+macro_rules! header_names {
+    ($( $variant:ident => $canon:literal $(, $compact:literal)? ; )*) => {
+        /// A header name. Well-known names are variants (compact forms map to them);
+        /// anything else is kept as written.
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum HeaderName {
+            $( $variant, )*
+            /// An unknown header, name as received.
+            Other(ByteString),
+        }
+
+        impl HeaderName {
+            /// The canonical (long) name.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $( HeaderName::$variant => $canon, )*
+                    HeaderName::Other(s) => s,
+                }
+            }
+
+            fn known(name: &str) -> Option<HeaderName> {
+                $(
+                    if name.eq_ignore_ascii_case($canon) { return Some(HeaderName::$variant); }
+                    $( if name.eq_ignore_ascii_case($compact) { return Some(HeaderName::$variant); } )?
+                )*
+                None
+            }
+        }
+    };
+}
+
+// Ordered roughly by how often they occur in GB28181 traffic: lookup is a linear scan.
+header_names! {
+    Via => "Via", "v";
+    From => "From", "f";
+    To => "To", "t";
+    CallId => "Call-ID", "i";
+    CSeq => "CSeq";
+    Contact => "Contact", "m";
+    MaxForwards => "Max-Forwards";
+    Expires => "Expires";
+    ContentType => "Content-Type", "c";
+    ContentLength => "Content-Length", "l";
+    Authorization => "Authorization";
+    WwwAuthenticate => "WWW-Authenticate";
+    UserAgent => "User-Agent";
+    Date => "Date";
+    Subject => "Subject", "s";
+    Route => "Route";
+    RecordRoute => "Record-Route";
+    ProxyAuthenticate => "Proxy-Authenticate";
+    ProxyAuthorization => "Proxy-Authorization";
+    Allow => "Allow";
+    Supported => "Supported", "k";
+    Require => "Require";
+    ProxyRequire => "Proxy-Require";
+    Unsupported => "Unsupported";
+    ContentEncoding => "Content-Encoding", "e";
+    Event => "Event", "o";
+    AllowEvents => "Allow-Events", "u";
+    SubscriptionState => "Subscription-State";
+    ReferTo => "Refer-To", "r";
+    ReferredBy => "Referred-By", "b";
+    Server => "Server";
+    Accept => "Accept";
+    Warning => "Warning";
+    MinExpires => "Min-Expires";
+    RetryAfter => "Retry-After";
+    Timestamp => "Timestamp";
+}
+
+impl HeaderName {
+    /// Map a name as written (any case, compact or long) to a `HeaderName`.
+    pub fn new(name: &str) -> HeaderName {
+        HeaderName::known(name).unwrap_or_else(|| HeaderName::Other(ByteString::from(name)))
+    }
+
+    pub(crate) fn from_wire(owner: &ByteString, name: &str) -> HeaderName {
+        HeaderName::known(name).unwrap_or_else(|| HeaderName::Other(crate::text::cut(owner, name)))
+    }
+
+    /// Does this name denote `name` (any case, compact or long form)?
+    pub fn matches(&self, name: &str) -> bool {
+        match HeaderName::known(name) {
+            Some(k) => *self == k,
+            None => matches!(self, HeaderName::Other(s) if s.eq_ignore_ascii_case(name)),
+        }
+    }
+
+    fn same(&self, other: &HeaderName) -> bool {
+        match (self, other) {
+            (HeaderName::Other(a), HeaderName::Other(b)) => a.eq_ignore_ascii_case(b),
+            (a, b) => a == b,
+        }
+    }
+}
+
+impl From<&str> for HeaderName {
+    fn from(s: &str) -> Self {
+        HeaderName::new(s)
+    }
+}
+
+impl fmt::Display for HeaderName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One header line: name and raw value (folding replaced by a space, ends trimmed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub name: HeaderName,
+    pub value: ByteString,
+}
+
+/// Ordered header multimap. Several values in one line stay one entry; typed accessors split lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Headers(Vec<Header>);
+
+/// Something that names a header: a `&str` (any case, compact or long) or a [`HeaderName`].
+pub trait AsHeaderName {
+    fn is_name_of(&self, h: &HeaderName) -> bool;
+}
+
+impl AsHeaderName for &str {
+    fn is_name_of(&self, h: &HeaderName) -> bool {
+        h.matches(self)
+    }
+}
+impl AsHeaderName for HeaderName {
+    fn is_name_of(&self, h: &HeaderName) -> bool {
+        self.same(h)
+    }
+}
+impl AsHeaderName for &HeaderName {
+    fn is_name_of(&self, h: &HeaderName) -> bool {
+        self.same(h)
+    }
+}
+
+impl Headers {
+    pub fn new() -> Self {
+        Headers(Vec::new())
+    }
+
+    pub fn with_capacity(n: usize) -> Self {
+        Headers(Vec::with_capacity(n))
+    }
+
+    /// First value of `name`.
+    pub fn get(&self, name: impl AsHeaderName) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|h| name.is_name_of(&h.name))
+            .map(|h| &*h.value)
+    }
+
+    /// First value of `name` as the shared string (cheap clone of the message buffer).
+    pub fn get_shared(&self, name: impl AsHeaderName) -> Option<&ByteString> {
+        self.0
+            .iter()
+            .find(|h| name.is_name_of(&h.name))
+            .map(|h| &h.value)
+    }
+
+    /// Every value of `name`, one per header line, in order.
+    pub fn get_all<N: AsHeaderName>(&self, name: N) -> impl Iterator<Item = &str> {
+        self.0
+            .iter()
+            .filter(move |h| name.is_name_of(&h.name))
+            .map(|h| &*h.value)
+    }
+
+    pub(crate) fn get_all_shared<N: AsHeaderName>(
+        &self,
+        name: N,
+    ) -> impl Iterator<Item = &ByteString> {
+        self.0
+            .iter()
+            .filter(move |h| name.is_name_of(&h.name))
+            .map(|h| &h.value)
+    }
+
+    /// True when at least one `name` header is present.
+    pub fn contains(&self, name: impl AsHeaderName) -> bool {
+        self.0.iter().any(|h| name.is_name_of(&h.name))
+    }
+
+    /// Append a header line.
+    pub fn push(&mut self, name: impl Into<HeaderName>, value: impl Into<ByteString>) {
+        self.0.push(Header {
+            name: name.into(),
+            value: value.into(),
+        });
+    }
+
+    /// Replace the first `name` line in place (dropping later ones), or append when absent.
+    pub fn set(&mut self, name: impl Into<HeaderName>, value: impl Into<ByteString>) {
+        let name = name.into();
+        let value = value.into();
+        match self.0.iter().position(|h| h.name.same(&name)) {
+            Some(i) => {
+                self.0[i].value = value;
+                let mut idx = 0;
+                self.0.retain(|h| {
+                    let keep = idx <= i || !h.name.same(&name);
+                    idx += 1;
+                    keep
+                });
+            }
+            None => self.0.push(Header { name, value }),
+        }
+    }
+
+    /// Insert a header line before all others (e.g. a new top Via).
+    pub fn push_front(&mut self, name: impl Into<HeaderName>, value: impl Into<ByteString>) {
+        self.0.insert(
+            0,
+            Header {
+                name: name.into(),
+                value: value.into(),
+            },
+        );
+    }
+
+    /// Remove every `name` line; returns how many were removed.
+    pub fn remove(&mut self, name: impl AsHeaderName) -> usize {
+        let before = self.0.len();
+        self.0.retain(|h| !name.is_name_of(&h.name));
+        before - self.0.len()
+    }
+
+    /// All header lines in order.
+    pub fn iter(&self) -> std::slice::Iter<'_, Header> {
+        self.0.iter()
+    }
+
+    /// Mutable access to the lines (for rewriting values in place).
+    pub fn iter_mut(&mut self) -> std::slice::IterMut<'_, Header> {
+        self.0.iter_mut()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'a> IntoIterator for &'a Headers {
+    type Item = &'a Header;
+    type IntoIter = std::slice::Iter<'a, Header>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_and_long_names_are_the_same_header() {
+        let mut h = Headers::new();
+        h.push("i", "abc@host");
+        h.push("l", "0");
+        assert_eq!(h.get("Call-ID"), Some("abc@host"));
+        assert_eq!(h.get("call-id"), Some("abc@host"));
+        assert_eq!(h.get(HeaderName::ContentLength), Some("0"));
+        assert_eq!(h.iter().next().unwrap().name.as_str(), "Call-ID");
+    }
+
+    #[test]
+    fn unknown_headers_kept_in_order_case_insensitive() {
+        let mut h = Headers::new();
+        h.push("X-GB-Ver", "3.0");
+        h.push("Via", "SIP/2.0/UDP a");
+        h.push("x-gb-ver", "2.0");
+        assert_eq!(
+            h.get_all("X-GB-VER").collect::<Vec<_>>(),
+            vec!["3.0", "2.0"]
+        );
+        let names: Vec<_> = h.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, vec!["X-GB-Ver", "Via", "x-gb-ver"]);
+    }
+
+    #[test]
+    fn set_replaces_first_and_drops_the_rest() {
+        let mut h = Headers::new();
+        h.push("Expires", "1");
+        h.push("To", "<sip:a@b>");
+        h.push("Expires", "2");
+        h.set("expires", "3600");
+        assert_eq!(h.get_all("Expires").collect::<Vec<_>>(), vec!["3600"]);
+        assert_eq!(h.iter().next().unwrap().name, HeaderName::Expires);
+        h.set("Subject", "x");
+        assert_eq!(h.get("s"), Some("x"));
+        assert_eq!(h.remove("EXPIRES"), 1);
+        assert_eq!(h.len(), 2);
+    }
+}
