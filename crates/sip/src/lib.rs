@@ -19,6 +19,7 @@ mod message;
 mod method;
 mod parser;
 pub mod routing;
+pub mod stream;
 mod text;
 pub mod uri;
 
