@@ -19,6 +19,8 @@ pub enum KeepAlive {
 }
 
 /// One item from the stream.
+// Keep-alives are rare and frames short-lived: boxing the message would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame {
     KeepAlive(KeepAlive),
