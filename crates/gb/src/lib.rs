@@ -6,7 +6,9 @@
 pub mod charset;
 pub mod id;
 pub mod manscdp;
+pub mod sdp;
 
 pub use charset::{Charset, CharsetError, decode_body, encode_body};
 pub use id::{DeviceId, DeviceKind, IdError};
 pub use manscdp::{Manscdp, Root, XmlError, parse, parse_body};
+pub use sdp::{Sdp, SdpError, Ssrc};

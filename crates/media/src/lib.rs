@@ -11,6 +11,7 @@
 
 pub mod clip;
 pub mod codec;
+pub mod fmp4;
 pub mod ps;
 pub mod rtp;
 mod ts;

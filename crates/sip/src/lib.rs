@@ -11,6 +11,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod digest;
 mod error;
 pub mod header;
 pub mod ids;
@@ -18,6 +19,7 @@ mod message;
 mod method;
 mod parser;
 pub mod routing;
+pub mod stream;
 mod text;
 pub mod uri;
 

@@ -21,7 +21,6 @@ pub const MAX_MESSAGE_SIZE: usize = 64 * 1024;
 pub const MAX_HEADERS: usize = 256;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)] // Stream is used by the TCP framer (next commit).
 pub(crate) enum Framing {
     /// UDP: Content-Length optional, body is the rest of the datagram when absent.
     Datagram,
@@ -82,7 +81,6 @@ pub(crate) fn parse_content_length(v: &str) -> Result<usize, &'static str> {
 
 /// Quick scan of a raw header section for Content-Length (long or compact name), for the stream
 /// framer, which must know the body length before a full parse. Folded values are not expected here.
-#[allow(dead_code)] // used by the TCP framer (next commit)
 pub(crate) fn scan_content_length(head: &[u8]) -> Result<Option<usize>, &'static str> {
     let mut found: Option<usize> = None;
     for line in head.split(|&b| b == b'\n').skip(1) {

@@ -3,8 +3,14 @@
 //! avcC/hvcC decoder configuration records that fMP4 needs.
 
 mod annexb;
+mod bits;
+pub mod h264;
+pub mod h265;
+mod params;
 
 pub use annexb::{AccessUnitSplitter, NalUnits, find_start_code, nal_units};
+pub use bits::BitsError;
+pub use params::{ParameterSetTracker, ParamsError, VideoParams};
 
 /// The video codecs GB/T 28181 devices send and browsers can play.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
