@@ -9,16 +9,26 @@ use anyhow::Context;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use std::sync::Arc;
+
 use crate::api::{self, ApiState};
 use crate::config::Config;
+use crate::platform::endpoint::{self, Endpoint};
 use crate::platform::events::EventBus;
+use crate::platform::registry::Registry;
 use crate::store::Store;
 use crate::store::writer::StoreWriter;
+use crate::transport::{SipSender, TcpConnections, TransportStats, udp};
 
 /// A running platform.
 #[derive(Debug)]
 pub struct Running {
     pub http_addr: SocketAddr,
+    /// Bound SIP addresses (None when that transport is off).
+    pub sip_udp: Option<SocketAddr>,
+    pub sip_tcp: Option<SocketAddr>,
+    pub registry: Registry,
+    pub endpoint: Endpoint,
     pub store: Store,
     pub events: EventBus,
     shutdown: CancellationToken,
@@ -37,6 +47,70 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let events = EventBus::default();
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
+
+    // SIP transport. With port 0 the TCP listener takes the port UDP got, so both share one.
+    let sip = Arc::new(config.sip.clone());
+    let stats = Arc::new(TransportStats::default());
+    let (inbound_tx, inbound_rx) = tokio::sync::mpsc::channel(16_384);
+    let mut listen = config.sip.listen;
+    let udp_sock = if sip.transports.iter().any(|t| t == "udp") {
+        let s = udp::bind(listen).with_context(|| format!("binding SIP UDP on {listen}"))?;
+        listen = s.local_addr()?;
+        Some(Arc::new(s))
+    } else {
+        None
+    };
+    let tcp = if sip.transports.iter().any(|t| t == "tcp") {
+        let l = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding SIP TCP on {listen}"))?;
+        let conns = TcpConnections::new(
+            l.local_addr()?,
+            sip.tcp_max_connections,
+            sip.tcp_idle_timeout,
+            inbound_tx.clone(),
+            stats.clone(),
+            shutdown.clone(),
+        );
+        Some((l, conns))
+    } else {
+        None
+    };
+    let sender = SipSender::new(
+        udp_sock.clone(),
+        tcp.as_ref().map(|(_, c)| c.clone()),
+        stats,
+    );
+    if let Some(sock) = udp_sock.clone() {
+        tasks.spawn(udp::run(
+            sock,
+            inbound_tx.clone(),
+            sender.clone(),
+            shutdown.clone(),
+        ));
+    }
+    if let Some((l, conns)) = tcp {
+        tasks.spawn(conns.run_listener(l, sender.clone()));
+    }
+    drop(inbound_tx);
+    let registry = Registry::start(
+        sip.clone(),
+        store.clone(),
+        writer.clone(),
+        events.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .context("loading devices")?;
+    let endpoint = endpoint::spawn(
+        sip.clone(),
+        inbound_rx,
+        sender.clone(),
+        registry.clone(),
+        shutdown.clone(),
+    );
+    let (sip_udp, sip_tcp) = (sender.udp_local(), sender.tcp_local());
+    tracing::info!(udp = ?sip_udp, tcp = ?sip_tcp, server_id = %sip.server_id, realm = %sip.realm(), "SIP listening");
 
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
@@ -57,6 +131,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 
     Ok(Running {
         http_addr,
+        sip_udp,
+        sip_tcp,
+        registry,
+        endpoint,
         store,
         events,
         shutdown,
@@ -106,6 +184,9 @@ mod tests {
             super::redact_url("postgres://vigil:hunter2@db:5432/vigil"),
             "postgres://vigil:***@db:5432/vigil"
         );
-        assert_eq!(super::redact_url("sqlite://data/vigil.db"), "sqlite://data/vigil.db");
+        assert_eq!(
+            super::redact_url("sqlite://data/vigil.db"),
+            "sqlite://data/vigil.db"
+        );
     }
 }

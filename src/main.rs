@@ -8,7 +8,11 @@ use tracing_subscriber::EnvFilter;
 use vigil::config::{Config, LogConfig};
 
 #[derive(Debug, Parser)]
-#[command(name = "vigil", version, about = "GB/T 28181 video surveillance platform")]
+#[command(
+    name = "vigil",
+    version,
+    about = "GB/T 28181 video surveillance platform"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -61,9 +65,17 @@ fn load_config(path: Option<&std::path::Path>) -> Config {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // Must happen before any thread exists (see platform::init_local_offset).
+    vigil::platform::init_local_offset();
     let cli = Cli::parse();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { config } => {
             let config = load_config(config.as_deref());

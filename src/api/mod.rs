@@ -56,7 +56,8 @@ async fn get_device(
     State(s): State<ApiState>,
     Path(device_id): Path<String>,
 ) -> Result<Json<DeviceRecord>, ApiError> {
-    device_id.parse::<vigil_gb::DeviceId>()
+    device_id
+        .parse::<vigil_gb::DeviceId>()
         .map_err(|e| ApiError::BadRequest(format!("device_id: {e}")))?;
     s.store
         .get_device(&device_id)

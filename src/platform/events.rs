@@ -20,11 +20,22 @@ pub struct Event {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     /// A device registered (first time, or after being offline).
-    DeviceOnline { device_id: String, transport: String, address: String },
+    DeviceOnline {
+        device_id: String,
+        transport: String,
+        address: String,
+    },
     /// A registered device registered again (refresh); `address_changed` when it moved.
-    DeviceReregistered { device_id: String, address: String, address_changed: bool },
+    DeviceReregistered {
+        device_id: String,
+        address: String,
+        address_changed: bool,
+    },
     /// A device is offline: unregistered, registration expired, or keepalives missed.
-    DeviceOffline { device_id: String, reason: OfflineReason },
+    DeviceOffline {
+        device_id: String,
+        reason: OfflineReason,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
