@@ -6,9 +6,11 @@
 pub mod charset;
 pub mod id;
 pub mod manscdp;
+pub mod ptz;
 pub mod sdp;
 
 pub use charset::{Charset, CharsetError, decode_body, encode_body};
 pub use id::{DeviceId, DeviceKind, IdError};
 pub use manscdp::{Manscdp, Root, XmlError, parse, parse_body};
+pub use ptz::{PtzCmd, PtzError, PtzInstruction};
 pub use sdp::{Sdp, SdpError, Ssrc};
