@@ -69,8 +69,12 @@ impl VideoCodec {
         }
     }
 
-    /// Whether an Annex-B access unit contains a key picture.
+    /// Whether an Annex-B access unit is a key picture, judged by its first slice (all slices
+    /// of a picture share the type), so only the bytes up to that slice are scanned.
     pub fn is_key_frame(self, annexb: &[u8]) -> bool {
-        nal_units(annexb).any(|n| self.is_key_nal(n))
+        annexb::nal_starts(annexb)
+            .map(|at| &annexb[at..(at + 3).min(annexb.len())])
+            .find(|header| self.is_vcl_nal(header))
+            .is_some_and(|header| self.is_key_nal(header))
     }
 }
