@@ -776,3 +776,26 @@ fn every_modelled_cmd_type_maps_root_and_name() {
         assert_round_trip(&msg);
     }
 }
+
+#[test]
+fn catalog_with_lowercase_tags_cdata_and_bom() {
+    let msg = parse(
+        "\u{feff}<?xml version=\"1.0\"?>\n<response><cmdtype>catalog</cmdtype><sn>5</sn>\
+         <deviceid>34020000001180000001</deviceid><sumnum>1</sumnum><devicelist num=\"1\">\
+         <item><deviceid>34020000001310000001</deviceid><name><![CDATA[Gate <east>]]></name>\
+         <status>on</status><info><ptztype>1</ptztype></info></item></devicelist></response>",
+    )
+    .unwrap();
+    let c = catalog_of(&msg);
+    assert!(matches!(msg, Manscdp::CatalogResponse(_)));
+    assert_eq!(c.items[0].name.as_deref(), Some("Gate <east>"));
+    assert_eq!(c.items[0].is_online(), Some(true));
+    assert_eq!(c.items[0].ptz_type, Some(1));
+    assert_eq!(msg.cmd_type(), "Catalog");
+}
+
+#[test]
+fn reason_phrase_from_a_real_error() {
+    let e = parse_body(b"<Notify><CmdType>Keepalive</CmdType><SN>1</SN></Notify>").unwrap_err();
+    assert_eq!(e.reason_phrase(), "missing Notify/DeviceID");
+}
