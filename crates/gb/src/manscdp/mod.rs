@@ -1,7 +1,7 @@
 //! MANSCDP, the XML command language of GB/T 28181: reading any message into the
 //! [`Manscdp`] enum and printing it back.
 //!
-//! Reading is done by a small tolerant reader on quick-xml events ([`tree`]) rather than
+//! Reading is done by a small tolerant reader on quick-xml events (module `tree`) rather than
 //! serde derive: devices send element names in any case (`<deviceid>`, `<Sn>`), and
 //! quick-xml's serde support matches names exactly, so every field would need a list of
 //! aliases. A tree walked with case-insensitive lookups also lets one malformed optional
