@@ -179,6 +179,29 @@ mod tests {
     }
 
     #[test]
+    fn sniffs_codec_from_the_first_nal_header() {
+        use crate::clip::{AnnexBReader, testdata};
+        for (codec, data) in [
+            (VideoCodec::H264, testdata::H264_640X360_25FPS),
+            (VideoCodec::H265, testdata::H265_640X360_25FPS),
+        ] {
+            for f in AnnexBReader::new(codec, Bytes::from_static(data)) {
+                assert_eq!(VideoCodec::sniff(&f.data), Some(codec));
+            }
+        }
+        assert_eq!(
+            VideoCodec::sniff(&[0, 0, 1, 0x09, 0xF0]),
+            Some(VideoCodec::H264)
+        );
+        assert_eq!(
+            VideoCodec::sniff(&[0, 0, 1, 0x46, 0x01, 0x50]),
+            Some(VideoCodec::H265)
+        );
+        assert_eq!(VideoCodec::sniff(&[0, 0, 1, 0xFF]), None);
+        assert_eq!(VideoCodec::sniff(&[1, 2, 3]), None);
+    }
+
+    #[test]
     fn h265_key_and_boundaries() {
         // VPS SPS PPS IDR_W_RADL(first) | TRAIL_R(first)
         let d = [

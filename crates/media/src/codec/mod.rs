@@ -69,6 +69,22 @@ impl VideoCodec {
         }
     }
 
+    /// Guesses the codec of an Annex-B access unit from its first NAL header, for streams
+    /// whose PS carries no program stream map. H.265 headers are two bytes and the second is
+    /// `0x01` (layer 0, temporal id 0) in practice; H.264 second bytes are payload.
+    pub fn sniff(annexb: &[u8]) -> Option<VideoCodec> {
+        let at = annexb::nal_starts(annexb).next()?;
+        let (&b0, b1) = (annexb.get(at)?, annexb.get(at + 1).copied());
+        if b0 & 0x80 != 0 {
+            return None;
+        }
+        let h265_type = (b0 >> 1) & 0x3F;
+        if b1 == Some(0x01) && b0 & 1 == 0 && matches!(h265_type, 0..=9 | 16..=21 | 32..=40) {
+            return Some(VideoCodec::H265);
+        }
+        matches!(b0 & 0x1F, 1..=9).then_some(VideoCodec::H264)
+    }
+
     /// Whether an Annex-B access unit is a key picture, judged by its first slice (all slices
     /// of a picture share the type), so only the bytes up to that slice are scanned.
     pub fn is_key_frame(self, annexb: &[u8]) -> bool {
