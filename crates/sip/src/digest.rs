@@ -397,13 +397,17 @@ impl DigestServer {
             return Ok(Verdict::Stale);
         }
         if let Some(nc) = nc {
-            self.record_nc(nonce, nc)?;
+            self.record_nc(username, nonce, nc)?;
         }
         Ok(Verdict::Ok)
     }
 
     /// Remember `nc` for `nonce`; a value not above the highest seen is a replay.
-    fn record_nc(&mut self, nonce: &str, nc: u32) -> Result<(), Rejection> {
+    /// Nonces are not unique per client (two challenges in the same millisecond share one),
+    /// so the count is tracked per user and nonce.
+    fn record_nc(&mut self, username: &str, nonce: &str, nc: u32) -> Result<(), Rejection> {
+        let key = format!("{username}\0{nonce}");
+        let nonce = key.as_str();
         match self.highest_nc.get_mut(nonce) {
             Some(h) if nc <= *h => Err(Rejection::Replay),
             Some(h) => {
@@ -719,6 +723,29 @@ mod tests {
             s.verify(&a1, "REGISTER", pw, T0 + 3),
             Verdict::Invalid(Rejection::Replay)
         );
+    }
+
+    #[test]
+    fn two_devices_challenged_in_the_same_millisecond_both_authenticate() {
+        // Same instant, same nonce: the first nc=1 must not make the other's nc=1 a replay.
+        let mut s = server();
+        let ch = Challenge::parse(&s.challenge(T0, false)).unwrap();
+        let pw = Credential::Password("12345678");
+        for user in ["34020000001320000001", "34020000001320000002"] {
+            let a = auth(
+                &authorize(
+                    &ch,
+                    "REGISTER",
+                    GB_URI,
+                    user,
+                    &Secret::new("12345678"),
+                    "c0ffee",
+                    1,
+                )
+                .unwrap(),
+            );
+            assert_eq!(s.verify(&a, "REGISTER", pw, T0), Verdict::Ok, "{user}");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::fmt;
 use bytes::Bytes;
 use bytestring::ByteString;
 
-use crate::error::ParseError;
+use crate::error::{HeaderError, ParseError};
 use crate::header::{HeaderName, Headers, NameAddr};
 use crate::method::Method;
 use crate::uri::Uri;
@@ -180,6 +180,23 @@ impl Request {
         self.body = body.into();
     }
 
+    /// Parse every header a UAS relies on (all Via entries, From, To, Call-ID, Contact,
+    /// Max-Forwards, Expires, Content-Type), for a server that wants to answer 400 up front
+    /// rather than meet a bad header later. [`crate::parse`] itself only checks the start line,
+    /// header syntax, CSeq and Content-Length, so one odd header does not lose the message.
+    pub fn validate(&self) -> Result<(), HeaderError> {
+        let h = &self.headers;
+        h.via()?;
+        h.from()?;
+        h.to()?;
+        h.call_id()?;
+        h.contacts()?;
+        h.max_forwards()?;
+        h.try_expires()?;
+        h.content_type()?;
+        Ok(())
+    }
+
     /// Append the wire form to `out`.
     pub fn write_to(&self, out: &mut Vec<u8>) {
         use std::io::Write;
@@ -226,17 +243,24 @@ impl Response {
         to_tag: Option<&str>,
     ) -> Response {
         let mut headers = Headers::with_capacity(8);
+        // Every Via in order; one each of the others even if the request repeated them.
+        let mut seen = [false; 4];
         for h in req_headers.iter() {
-            if matches!(
-                h.name,
-                HeaderName::Via
-                    | HeaderName::From
-                    | HeaderName::To
-                    | HeaderName::CallId
-                    | HeaderName::CSeq
-            ) {
-                headers.push(h.name.clone(), h.value.clone());
+            let slot = match h.name {
+                HeaderName::Via => None,
+                HeaderName::From => Some(0),
+                HeaderName::To => Some(1),
+                HeaderName::CallId => Some(2),
+                HeaderName::CSeq => Some(3),
+                _ => continue,
+            };
+            if let Some(i) = slot {
+                if seen[i] {
+                    continue;
+                }
+                seen[i] = true;
             }
+            headers.push(h.name.clone(), h.value.clone());
         }
         if let Some(tag) = to_tag {
             add_to_tag(&mut headers, tag);

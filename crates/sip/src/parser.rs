@@ -224,6 +224,21 @@ pub(crate) fn parse_message(buf: Bytes, framing: Framing) -> Result<Message, Par
             ));
         }
     }
+    // These identify the transaction and dialog; two different values cannot both be right (RFC 4475 multi01).
+    for (name, label) in [
+        (HeaderName::From, "From"),
+        (HeaderName::To, "To"),
+        (HeaderName::CallId, "Call-ID"),
+        (HeaderName::CSeq, "CSeq"),
+    ] {
+        if let Some(second) = headers.get_all(&name).nth(1) {
+            let kind = ErrorKind::BadHeader {
+                name: label,
+                why: "appears more than once",
+            };
+            return Err(fail(kind, at(second), &headers));
+        }
+    }
     let cseq_raw = headers.get(HeaderName::CSeq).unwrap_or("");
     let cseq = CSeq::parse(cseq_raw).map_err(|e| {
         fail(
@@ -379,8 +394,18 @@ fn parse_start_line(head: &ByteString, line: &str, offset: usize) -> Result<Star
             uri_off,
         ))
     } else {
-        parse_uri(head, uri_s)
-            .map_err(|e| ParseError::new(ErrorKind::RequestUri(e.why), uri_off + e.offset))
+        match parse_uri(head, uri_s) {
+            // RFC 3261 §19.1.1: URI headers are not allowed in a Request-URI (RFC 4475 escruri).
+            Ok(u) if !u.headers.is_empty() => Err(ParseError::new(
+                ErrorKind::RequestUri("headers not allowed"),
+                uri_off + uri_s.find('?').unwrap_or(0),
+            )),
+            Ok(u) => Ok(u),
+            Err(e) => Err(ParseError::new(
+                ErrorKind::RequestUri(e.why),
+                uri_off + e.offset,
+            )),
+        }
     };
     Ok(StartLine::Request {
         method: Method::from_token(method_s),

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::error::XmlError;
-use super::fields::{finite_f64, keep_extra};
+use super::fields::{keep_extra, set_f64, set_parsed, set_text};
 use super::tree::Element;
 use super::write::XmlWriter;
 use crate::id::DeviceId;
@@ -220,42 +220,6 @@ impl CatalogItem {
         } else {
             None
         }
-    }
-}
-
-/// Sets an optional text field; empty text is `None`.
-fn set_text(field: &mut Option<String>, text: &str) -> bool {
-    *field = (!text.is_empty()).then(|| text.to_owned());
-    true
-}
-
-/// Sets an optional parsed field; empty text is `None`; text that does not parse leaves
-/// the field alone and returns false so the caller keeps it as raw text.
-fn set_parsed<T: FromStr>(field: &mut Option<T>, text: &str) -> bool {
-    if text.is_empty() {
-        *field = None;
-        return true;
-    }
-    match text.parse() {
-        Ok(v) => {
-            *field = Some(v);
-            true
-        }
-        Err(_) => false,
-    }
-}
-
-fn set_f64(field: &mut Option<f64>, text: &str) -> bool {
-    if text.is_empty() {
-        *field = None;
-        return true;
-    }
-    match finite_f64(text) {
-        Some(v) => {
-            *field = Some(v);
-            true
-        }
-        None => false,
     }
 }
 

@@ -53,3 +53,40 @@ pub(crate) fn keep_extra(extra: &mut BTreeMap<String, String>, child: &Element) 
         extra.insert(child.name.clone(), child.text.clone());
     }
 }
+
+/// Sets an optional text field; empty text is `None`.
+pub(crate) fn set_text(field: &mut Option<String>, text: &str) -> bool {
+    *field = (!text.is_empty()).then(|| text.to_owned());
+    true
+}
+
+/// Sets an optional parsed field; empty text is `None`; text that does not parse leaves
+/// the field alone and returns false so the caller keeps it as raw text.
+pub(crate) fn set_parsed<T: FromStr>(field: &mut Option<T>, text: &str) -> bool {
+    if text.is_empty() {
+        *field = None;
+        return true;
+    }
+    match text.parse() {
+        Ok(v) => {
+            *field = Some(v);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// Sets an optional finite float; like [`set_parsed`].
+pub(crate) fn set_f64(field: &mut Option<f64>, text: &str) -> bool {
+    if text.is_empty() {
+        *field = None;
+        return true;
+    }
+    match finite_f64(text) {
+        Some(v) => {
+            *field = Some(v);
+            true
+        }
+        None => false,
+    }
+}

@@ -1,19 +1,24 @@
 //! MANSCDP, the XML command language of GB/T 28181: reading any message into the
 //! [`Manscdp`] enum and printing it back.
 //!
-//! Reading is done by a small tolerant reader on quick-xml events ([`tree`]) rather than
+//! Reading is done by a small tolerant reader on quick-xml events (module `tree`) rather than
 //! serde derive: devices send element names in any case (`<deviceid>`, `<Sn>`), and
 //! quick-xml's serde support matches names exactly, so every field would need a list of
 //! aliases. A tree walked with case-insensitive lookups also lets one malformed optional
 //! field be kept as raw text instead of failing the whole message, and keeps unknown
 //! fields for the store. The model types still derive serde, for JSON (API, store).
 
+mod alarm;
 mod catalog;
+mod control;
 mod device_info;
 mod device_status;
 mod error;
 mod fields;
 mod keepalive;
+mod notify;
+mod preset;
+mod record;
 mod tree;
 mod write;
 
@@ -21,11 +26,16 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use alarm::{Alarm, ResultResponse};
 pub use catalog::{Catalog, CatalogEvent, CatalogItem, Password};
+pub use control::DeviceControl;
 pub use device_info::DeviceInfo;
 pub use device_status::{AlarmStatusItem, DeviceStatus};
 pub use error::XmlError;
 pub use keepalive::Keepalive;
+pub use notify::{MEDIA_STATUS_END_OF_FILE, MediaStatus, MobilePosition, MobilePositionQuery};
+pub use preset::{Preset, PresetList};
+pub use record::{RecordInfo, RecordInfoQuery, RecordItem};
 
 use crate::charset::{self, Charset, CharsetError};
 use crate::id::DeviceId;
@@ -115,8 +125,28 @@ pub enum Manscdp {
     DeviceStatusQuery(BasicQuery),
     /// `Response/DeviceStatus`.
     DeviceStatusResponse(DeviceStatus),
+    /// `Query/RecordInfo`.
+    RecordInfoQuery(RecordInfoQuery),
+    /// `Response/RecordInfo`: one packet of the recording list.
+    RecordInfoResponse(RecordInfo),
+    /// `Notify/Alarm`.
+    AlarmNotify(Alarm),
+    /// `Response/Alarm`: the platform's acknowledgement.
+    AlarmResponse(ResultResponse),
+    /// `Control/DeviceControl`.
+    DeviceControl(DeviceControl),
+    /// `Response/DeviceControl`.
+    DeviceControlResponse(ResultResponse),
+    /// `Notify/MediaStatus`.
+    MediaStatusNotify(MediaStatus),
+    /// `Notify/MobilePosition`.
+    MobilePositionNotify(MobilePosition),
+    /// `Query/MobilePosition` (subscription body).
+    MobilePositionQuery(MobilePositionQuery),
     /// `Query/PresetQuery`.
     PresetQuery(BasicQuery),
+    /// `Response/PresetQuery`.
+    PresetQueryResponse(PresetList),
     /// Any other root/CmdType pair.
     Unknown(Unknown),
 }
@@ -125,14 +155,25 @@ impl Manscdp {
     /// The root element of this message.
     pub fn root(&self) -> Root {
         match self {
-            Self::Keepalive(_) | Self::CatalogNotify(_) => Root::Notify,
+            Self::Keepalive(_)
+            | Self::CatalogNotify(_)
+            | Self::AlarmNotify(_)
+            | Self::MediaStatusNotify(_)
+            | Self::MobilePositionNotify(_) => Root::Notify,
             Self::CatalogQuery(_)
             | Self::DeviceInfoQuery(_)
             | Self::DeviceStatusQuery(_)
+            | Self::RecordInfoQuery(_)
+            | Self::MobilePositionQuery(_)
             | Self::PresetQuery(_) => Root::Query,
             Self::CatalogResponse(_)
             | Self::DeviceInfoResponse(_)
-            | Self::DeviceStatusResponse(_) => Root::Response,
+            | Self::DeviceStatusResponse(_)
+            | Self::RecordInfoResponse(_)
+            | Self::AlarmResponse(_)
+            | Self::DeviceControlResponse(_)
+            | Self::PresetQueryResponse(_) => Root::Response,
+            Self::DeviceControl(_) => Root::Control,
             Self::Unknown(u) => u.root,
         }
     }
@@ -144,7 +185,12 @@ impl Manscdp {
             Self::CatalogQuery(_) | Self::CatalogResponse(_) | Self::CatalogNotify(_) => "Catalog",
             Self::DeviceInfoQuery(_) | Self::DeviceInfoResponse(_) => "DeviceInfo",
             Self::DeviceStatusQuery(_) | Self::DeviceStatusResponse(_) => "DeviceStatus",
-            Self::PresetQuery(_) => "PresetQuery",
+            Self::RecordInfoQuery(_) | Self::RecordInfoResponse(_) => "RecordInfo",
+            Self::AlarmNotify(_) | Self::AlarmResponse(_) => "Alarm",
+            Self::DeviceControl(_) | Self::DeviceControlResponse(_) => "DeviceControl",
+            Self::MediaStatusNotify(_) => "MediaStatus",
+            Self::MobilePositionNotify(_) | Self::MobilePositionQuery(_) => "MobilePosition",
+            Self::PresetQuery(_) | Self::PresetQueryResponse(_) => "PresetQuery",
             Self::Unknown(u) => &u.cmd_type,
         }
     }
@@ -170,6 +216,15 @@ impl Manscdp {
             Self::CatalogResponse(m) | Self::CatalogNotify(m) => (m.sn, m.device_id),
             Self::DeviceInfoResponse(m) => (m.sn, m.device_id),
             Self::DeviceStatusResponse(m) => (m.sn, m.device_id),
+            Self::RecordInfoQuery(m) => (m.sn, m.device_id),
+            Self::RecordInfoResponse(m) => (m.sn, m.device_id),
+            Self::AlarmNotify(m) => (m.sn, m.device_id),
+            Self::AlarmResponse(m) | Self::DeviceControlResponse(m) => (m.sn, m.device_id),
+            Self::DeviceControl(m) => (m.sn, m.device_id),
+            Self::MediaStatusNotify(m) => (m.sn, m.device_id),
+            Self::MobilePositionNotify(m) => (m.sn, m.device_id),
+            Self::MobilePositionQuery(m) => (m.sn, m.device_id),
+            Self::PresetQueryResponse(m) => (m.sn, m.device_id),
             Self::Unknown(u) => (u.sn, u.device_id),
         }
     }
@@ -183,6 +238,15 @@ impl Manscdp {
             Self::CatalogResponse(m) | Self::CatalogNotify(m) => m.write(&mut w),
             Self::DeviceInfoResponse(m) => m.write(&mut w),
             Self::DeviceStatusResponse(m) => m.write(&mut w),
+            Self::RecordInfoQuery(m) => m.write(&mut w),
+            Self::RecordInfoResponse(m) => m.write(&mut w),
+            Self::AlarmNotify(m) => m.write(&mut w),
+            Self::AlarmResponse(m) | Self::DeviceControlResponse(m) => m.write(&mut w),
+            Self::DeviceControl(m) => m.write(&mut w),
+            Self::MediaStatusNotify(m) => m.write(&mut w),
+            Self::MobilePositionNotify(m) => m.write(&mut w),
+            Self::MobilePositionQuery(m) => m.write(&mut w),
+            Self::PresetQueryResponse(m) => m.write(&mut w),
             Self::CatalogQuery(_)
             | Self::DeviceInfoQuery(_)
             | Self::DeviceStatusQuery(_)
@@ -246,15 +310,43 @@ fn read_message(
         Root::Notify if is("Catalog") => {
             Manscdp::CatalogNotify(Catalog::read(el, "Notify", sn, device_id)?)
         }
+        Root::Query if is("DeviceInfo") => Manscdp::DeviceInfoQuery(basic()),
         Root::Response if is("DeviceInfo") => {
             Manscdp::DeviceInfoResponse(DeviceInfo::read(el, sn, device_id))
         }
+        Root::Query if is("DeviceStatus") => Manscdp::DeviceStatusQuery(basic()),
         Root::Response if is("DeviceStatus") => {
             Manscdp::DeviceStatusResponse(DeviceStatus::read(el, "Response", sn, device_id)?)
         }
-        Root::Query if is("DeviceInfo") => Manscdp::DeviceInfoQuery(basic()),
-        Root::Query if is("DeviceStatus") => Manscdp::DeviceStatusQuery(basic()),
+        Root::Query if is("RecordInfo") => {
+            Manscdp::RecordInfoQuery(RecordInfoQuery::read(el, sn, device_id))
+        }
+        Root::Response if is("RecordInfo") => {
+            Manscdp::RecordInfoResponse(RecordInfo::read(el, "Response", sn, device_id)?)
+        }
+        Root::Notify if is("Alarm") => Manscdp::AlarmNotify(Alarm::read(el, sn, device_id)),
+        Root::Response if is("Alarm") => {
+            Manscdp::AlarmResponse(ResultResponse::read(el, sn, device_id))
+        }
+        Root::Control if is("DeviceControl") => {
+            Manscdp::DeviceControl(DeviceControl::read(el, "Control", sn, device_id)?)
+        }
+        Root::Response if is("DeviceControl") => {
+            Manscdp::DeviceControlResponse(ResultResponse::read(el, sn, device_id))
+        }
+        Root::Notify if is("MediaStatus") => {
+            Manscdp::MediaStatusNotify(MediaStatus::read(el, sn, device_id))
+        }
+        Root::Notify if is("MobilePosition") => {
+            Manscdp::MobilePositionNotify(MobilePosition::read(el, sn, device_id))
+        }
+        Root::Query if is("MobilePosition") => {
+            Manscdp::MobilePositionQuery(MobilePositionQuery::read(el, sn, device_id))
+        }
         Root::Query if is("PresetQuery") => Manscdp::PresetQuery(basic()),
+        Root::Response if is("PresetQuery") => {
+            Manscdp::PresetQueryResponse(PresetList::read(el, "Response", sn, device_id)?)
+        }
         _ => Manscdp::Unknown(Unknown {
             root,
             cmd_type: cmd_type.to_owned(),

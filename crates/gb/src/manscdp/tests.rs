@@ -487,3 +487,315 @@ fn dahua_device_status_with_alarm_inputs() {
     assert_eq!(st.is_online(), Some(true));
     assert_round_trip(&msg);
 }
+
+#[test]
+fn record_info_response_with_items() {
+    let (msg, _) = parse_body(include_bytes!("../../testdata/record_info_response.xml")).unwrap();
+    let Manscdp::RecordInfoResponse(r) = &msg else {
+        panic!("{msg:?}")
+    };
+    assert_eq!((r.sum_num, r.items.len()), (3, 2));
+    assert_eq!(r.name.as_deref(), Some("东门入口"));
+    let first = &r.items[0];
+    assert_eq!(first.file_path.as_deref(), Some("ch01_20261126080000"));
+    assert_eq!(first.start_time.as_deref(), Some("2026-11-26T08:00:00"));
+    assert_eq!(first.record_type.as_deref(), Some("time"));
+    assert_eq!(first.file_size, Some(536_870_912));
+    let second = &r.items[1];
+    assert_eq!(second.recorder_id.as_deref(), Some("34020000001310000001"));
+    assert_eq!(
+        second.extra.get("StreamNumber").map(String::as_str),
+        Some("0")
+    );
+    assert_round_trip(&msg);
+}
+
+#[test]
+fn record_info_query_prints_byte_exact_and_round_trips() {
+    let q = RecordInfoQuery::new(
+        21,
+        id("34020000001310000001"),
+        "2026-11-26T00:00:00",
+        "2026-11-26T23:59:59",
+    );
+    let msg = Manscdp::RecordInfoQuery(q);
+    assert_eq!(
+        msg.to_xml(),
+        "<Query>\r\n<CmdType>RecordInfo</CmdType>\r\n<SN>21</SN>\r\n\
+         <DeviceID>34020000001310000001</DeviceID>\r\n<StartTime>2026-11-26T00:00:00</StartTime>\r\n\
+         <EndTime>2026-11-26T23:59:59</EndTime>\r\n<Secrecy>0</Secrecy>\r\n<Type>all</Type>\r\n\
+         </Query>\r\n"
+    );
+    assert_round_trip(&msg);
+}
+
+#[test]
+fn alarm_notify_with_info() {
+    let (msg, _) = parse_body(include_bytes!("../../testdata/alarm_notify.xml")).unwrap();
+    let Manscdp::AlarmNotify(a) = &msg else {
+        panic!("{msg:?}")
+    };
+    assert_eq!((a.priority, a.method), (Some(1), Some(5)));
+    assert_eq!(a.time.as_deref(), Some("2026-11-26T10:15:30"));
+    assert_eq!(a.description.as_deref(), Some("移动侦测"));
+    assert_eq!((a.longitude, a.latitude), (Some(117.2), Some(31.8)));
+    assert_eq!(a.alarm_type.as_deref(), Some("2"));
+    assert_eq!(a.event_type.as_deref(), Some("1"));
+    assert!(a.extra.is_empty());
+    assert_round_trip(&msg);
+}
+
+#[test]
+fn result_responses_round_trip() {
+    let ack = ResultResponse {
+        sn: 270,
+        device_id: id("34020000001310000001"),
+        result: Some("OK".into()),
+    };
+    assert!(ack.is_ok());
+    let alarm_ack = Manscdp::AlarmResponse(ack.clone());
+    assert_eq!(
+        alarm_ack.to_xml(),
+        "<Response>\r\n<CmdType>Alarm</CmdType>\r\n<SN>270</SN>\r\n\
+         <DeviceID>34020000001310000001</DeviceID>\r\n<Result>OK</Result>\r\n</Response>\r\n"
+    );
+    assert_round_trip(&alarm_ack);
+    assert_round_trip(&Manscdp::DeviceControlResponse(ResultResponse {
+        result: Some("ERROR".into()),
+        ..ack
+    }));
+}
+
+#[test]
+fn device_control_with_ptz_cmd() {
+    let (msg, _) = parse_body(include_bytes!("../../testdata/device_control_ptz.xml")).unwrap();
+    let Manscdp::DeviceControl(c) = &msg else {
+        panic!("{msg:?}")
+    };
+    let cmd = c.ptz_cmd.unwrap();
+    assert_eq!(cmd.to_hex(), "A50F01021F0000D6");
+    assert!(matches!(
+        cmd.instruction(),
+        crate::ptz::PtzInstruction::Ptz {
+            pan: Some(crate::ptz::Pan::Left),
+            pan_speed: 0x1F,
+            ..
+        }
+    ));
+    assert_eq!(c.control_priority, Some(5));
+    assert_eq!(msg.root(), Root::Control);
+    assert_round_trip(&msg);
+}
+
+#[test]
+fn device_control_other_commands_round_trip() {
+    let dev = id("34020000001320000001");
+    let iframe = Manscdp::DeviceControl(DeviceControl::iframe(3, dev));
+    assert_eq!(
+        iframe.to_xml(),
+        "<Control>\r\n<CmdType>DeviceControl</CmdType>\r\n<SN>3</SN>\r\n\
+         <DeviceID>34020000001320000001</DeviceID>\r\n<IFameCmd>Send</IFameCmd>\r\n</Control>\r\n"
+    );
+    assert_round_trip(&iframe);
+    let mut c = DeviceControl::new(4, dev);
+    c.tele_boot = Some("Boot".into());
+    c.record_cmd = Some("Record".into());
+    c.guard_cmd = Some("SetGuard".into());
+    c.alarm_cmd = Some("ResetAlarm".into());
+    assert_round_trip(&Manscdp::DeviceControl(c));
+    // The spelling some firmware uses is accepted too.
+    let msg = parse(
+        "<Control><CmdType>DeviceControl</CmdType><SN>1</SN><DeviceID>34020000001320000001</DeviceID>\
+         <IFrameCmd>Send</IFrameCmd></Control>",
+    )
+    .unwrap();
+    assert_eq!(msg, Manscdp::DeviceControl(DeviceControl::iframe(1, dev)));
+}
+
+#[test]
+fn device_control_with_bad_ptz_cmd_is_refused() {
+    let e = parse(
+        "<Control><CmdType>DeviceControl</CmdType><SN>1</SN><DeviceID>34020000001320000001</DeviceID>\
+         <PTZCmd>A50F01021F0000D7</PTZCmd></Control>",
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid Control/PTZCmd: PTZCmd checksum is D7, expected D6"
+    );
+}
+
+#[test]
+fn device_control_serializes_ptz_as_hex() {
+    let c = DeviceControl::ptz(
+        1,
+        id("34020000001320000001"),
+        "A50F01021F0000D6".parse().unwrap(),
+    );
+    let json = serde_json::to_string(&c).unwrap();
+    assert!(json.contains(r#""ptz_cmd":"A50F01021F0000D6""#), "{json}");
+    assert_eq!(serde_json::from_str::<DeviceControl>(&json).unwrap(), c);
+}
+
+#[test]
+fn preset_query_response() {
+    let (msg, _) = parse_body(include_bytes!("../../testdata/preset_query_response.xml")).unwrap();
+    let Manscdp::PresetQueryResponse(p) = &msg else {
+        panic!("{msg:?}")
+    };
+    assert_eq!(
+        p.presets,
+        [
+            Preset {
+                id: "1".into(),
+                name: Some("大门".into())
+            },
+            Preset {
+                id: "2".into(),
+                name: None
+            },
+        ]
+    );
+    assert_round_trip(&msg);
+}
+
+#[test]
+fn mobile_position_notify_and_query() {
+    let (msg, _) = parse_body(include_bytes!("../../testdata/mobile_position_notify.xml")).unwrap();
+    let Manscdp::MobilePositionNotify(p) = &msg else {
+        panic!("{msg:?}")
+    };
+    assert_eq!(p.time.as_deref(), Some("2026-11-26T10:15:30"));
+    assert_eq!(
+        (p.longitude, p.latitude),
+        (Some(117.2345678), Some(31.8123456))
+    );
+    assert_eq!(
+        (p.speed, p.direction, p.altitude),
+        (Some(42.5), Some(270.0), Some(35.0))
+    );
+    assert_round_trip(&msg);
+
+    let q = parse(
+        "<Query><CmdType>MobilePosition</CmdType><SN>2</SN><DeviceID>34020000001320000009</DeviceID>\
+         <Interval>5</Interval></Query>",
+    )
+    .unwrap();
+    let Manscdp::MobilePositionQuery(mq) = &q else {
+        panic!("{q:?}")
+    };
+    assert_eq!(mq.interval, Some(5));
+    assert_round_trip(&q);
+}
+
+#[test]
+fn media_status_end_of_file() {
+    let (msg, _) = parse_body(include_bytes!("../../testdata/media_status_notify.xml")).unwrap();
+    let Manscdp::MediaStatusNotify(m) = &msg else {
+        panic!("{msg:?}")
+    };
+    assert!(m.is_end_of_file());
+    assert_round_trip(&msg);
+}
+
+#[test]
+fn every_modelled_cmd_type_maps_root_and_name() {
+    let dev = id("34020000001320000001");
+    let q = BasicQuery {
+        sn: 1,
+        device_id: dev,
+    };
+    let cases = [
+        (Manscdp::CatalogQuery(q.clone()), Root::Query, "Catalog"),
+        (
+            Manscdp::DeviceInfoQuery(q.clone()),
+            Root::Query,
+            "DeviceInfo",
+        ),
+        (
+            Manscdp::DeviceStatusQuery(q.clone()),
+            Root::Query,
+            "DeviceStatus",
+        ),
+        (Manscdp::PresetQuery(q), Root::Query, "PresetQuery"),
+        (
+            Manscdp::MediaStatusNotify(MediaStatus {
+                sn: 1,
+                device_id: dev,
+                notify_type: None,
+            }),
+            Root::Notify,
+            "MediaStatus",
+        ),
+        (
+            Manscdp::AlarmNotify(Alarm::new(1, dev)),
+            Root::Notify,
+            "Alarm",
+        ),
+        (
+            Manscdp::MobilePositionNotify(MobilePosition::new(1, dev)),
+            Root::Notify,
+            "MobilePosition",
+        ),
+        (
+            Manscdp::DeviceStatusResponse(DeviceStatus::new(1, dev)),
+            Root::Response,
+            "DeviceStatus",
+        ),
+        (
+            Manscdp::DeviceInfoResponse(DeviceInfo::new(1, dev)),
+            Root::Response,
+            "DeviceInfo",
+        ),
+        (
+            Manscdp::PresetQueryResponse(PresetList {
+                sn: 1,
+                device_id: dev,
+                presets: vec![],
+            }),
+            Root::Response,
+            "PresetQuery",
+        ),
+        (
+            Manscdp::RecordInfoResponse(RecordInfo {
+                sn: 1,
+                device_id: dev,
+                name: None,
+                sum_num: 0,
+                items: vec![],
+            }),
+            Root::Response,
+            "RecordInfo",
+        ),
+    ];
+    for (msg, root, name) in cases {
+        assert_eq!(
+            (msg.root(), msg.cmd_type(), msg.sn(), msg.device_id()),
+            (root, name, 1, dev)
+        );
+        assert_round_trip(&msg);
+    }
+}
+
+#[test]
+fn catalog_with_lowercase_tags_cdata_and_bom() {
+    let msg = parse(
+        "\u{feff}<?xml version=\"1.0\"?>\n<response><cmdtype>catalog</cmdtype><sn>5</sn>\
+         <deviceid>34020000001180000001</deviceid><sumnum>1</sumnum><devicelist num=\"1\">\
+         <item><deviceid>34020000001310000001</deviceid><name><![CDATA[Gate <east>]]></name>\
+         <status>on</status><info><ptztype>1</ptztype></info></item></devicelist></response>",
+    )
+    .unwrap();
+    let c = catalog_of(&msg);
+    assert!(matches!(msg, Manscdp::CatalogResponse(_)));
+    assert_eq!(c.items[0].name.as_deref(), Some("Gate <east>"));
+    assert_eq!(c.items[0].is_online(), Some(true));
+    assert_eq!(c.items[0].ptz_type, Some(1));
+    assert_eq!(msg.cmd_type(), "Catalog");
+}
+
+#[test]
+fn reason_phrase_from_a_real_error() {
+    let e = parse_body(b"<Notify><CmdType>Keepalive</CmdType><SN>1</SN></Notify>").unwrap_err();
+    assert_eq!(e.reason_phrase(), "missing Notify/DeviceID");
+}

@@ -2,22 +2,31 @@
 
 use super::VideoCodec;
 use bytes::Bytes;
+use memchr::memmem;
+use std::sync::LazyLock;
+
+/// SIMD substring search for the 3-byte start code, built once.
+static START_CODE: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(&[0, 0, 1]));
 
 /// Position of the first `00 00 01` at or after `from`.
 ///
-/// Searches for the `01` byte with memchr (rare in compressed data) and checks the two bytes
-/// before it, so large frames scan at memchr speed.
+/// Emulation prevention keeps `00 00 01` out of NAL payloads, so in real video the search runs
+/// over whole NAL units at memmem (SIMD) speed without false hits.
 pub fn find_start_code(data: &[u8], from: usize) -> Option<usize> {
-    let mut pos = from.checked_add(2)?;
-    while pos < data.len() {
-        let rel = memchr::memchr(1, data.get(pos..)?)?;
-        let one = pos + rel;
-        if data[one - 1] == 0 && data[one - 2] == 0 {
-            return Some(one - 2);
-        }
-        pos = one + 1;
-    }
-    None
+    let hay = data.get(from..)?;
+    START_CODE.find(hay).map(|p| p + from)
+}
+
+/// Offsets just past each start code (where NAL headers are), without finding NAL ends.
+/// Cheap when only the first few NAL units matter (parameter sets, key-frame check).
+pub(crate) fn nal_starts(data: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        let sc = find_start_code(data, from)?;
+        from = sc + 3;
+        Some(sc + 3)
+    })
 }
 
 /// Iterator over the NAL units of Annex-B data: start codes removed, trailing zero bytes
@@ -167,6 +176,29 @@ mod tests {
         assert_eq!(&aus[2][..], &d[36..]);
         assert!(VideoCodec::H264.is_key_frame(&aus[0]));
         assert!(!VideoCodec::H264.is_key_frame(&aus[1]));
+    }
+
+    #[test]
+    fn sniffs_codec_from_the_first_nal_header() {
+        use crate::clip::{AnnexBReader, testdata};
+        for (codec, data) in [
+            (VideoCodec::H264, testdata::H264_640X360_25FPS),
+            (VideoCodec::H265, testdata::H265_640X360_25FPS),
+        ] {
+            for f in AnnexBReader::new(codec, Bytes::from_static(data)) {
+                assert_eq!(VideoCodec::sniff(&f.data), Some(codec));
+            }
+        }
+        assert_eq!(
+            VideoCodec::sniff(&[0, 0, 1, 0x09, 0xF0]),
+            Some(VideoCodec::H264)
+        );
+        assert_eq!(
+            VideoCodec::sniff(&[0, 0, 1, 0x46, 0x01, 0x50]),
+            Some(VideoCodec::H265)
+        );
+        assert_eq!(VideoCodec::sniff(&[0, 0, 1, 0xFF]), None);
+        assert_eq!(VideoCodec::sniff(&[1, 2, 3]), None);
     }
 
     #[test]

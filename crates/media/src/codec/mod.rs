@@ -69,8 +69,28 @@ impl VideoCodec {
         }
     }
 
-    /// Whether an Annex-B access unit contains a key picture.
+    /// Guesses the codec of an Annex-B access unit from its first NAL header, for streams
+    /// whose PS carries no program stream map. H.265 headers are two bytes and the second is
+    /// `0x01` (layer 0, temporal id 0) in practice; H.264 second bytes are payload.
+    pub fn sniff(annexb: &[u8]) -> Option<VideoCodec> {
+        let at = annexb::nal_starts(annexb).next()?;
+        let (&b0, b1) = (annexb.get(at)?, annexb.get(at + 1).copied());
+        if b0 & 0x80 != 0 {
+            return None;
+        }
+        let h265_type = (b0 >> 1) & 0x3F;
+        if b1 == Some(0x01) && b0 & 1 == 0 && matches!(h265_type, 0..=9 | 16..=21 | 32..=40) {
+            return Some(VideoCodec::H265);
+        }
+        matches!(b0 & 0x1F, 1..=9).then_some(VideoCodec::H264)
+    }
+
+    /// Whether an Annex-B access unit is a key picture, judged by its first slice (all slices
+    /// of a picture share the type), so only the bytes up to that slice are scanned.
     pub fn is_key_frame(self, annexb: &[u8]) -> bool {
-        nal_units(annexb).any(|n| self.is_key_nal(n))
+        annexb::nal_starts(annexb)
+            .map(|at| &annexb[at..(at + 3).min(annexb.len())])
+            .find(|header| self.is_vcl_nal(header))
+            .is_some_and(|header| self.is_key_nal(header))
     }
 }

@@ -1,6 +1,7 @@
 //! Tracks the parameter sets of a live stream and derives what the fMP4 init segment and the
 //! browser need: size, codec string, decoder configuration record.
 
+use super::annexb::nal_starts;
 use super::bits::BitsError;
 use super::{VideoCodec, h264, h265, nal_units};
 use bytes::Bytes;
@@ -109,15 +110,20 @@ impl ParameterSetTracker {
     /// On an SPS that does not parse, the previous parameters stay.
     pub fn observe(&mut self, access_unit: &[u8]) -> Result<bool, ParamsError> {
         let mut changed = false;
-        for nal in nal_units(access_unit) {
-            let slot = match (self.codec, self.codec.nal_type(nal)) {
+        // Parameter sets precede the first slice; stop there without scanning the slice data.
+        for at in nal_starts(access_unit) {
+            let header = &access_unit[at..(at + 3).min(access_unit.len())];
+            let slot = match (self.codec, self.codec.nal_type(header)) {
                 (VideoCodec::H264, Some(h264::NAL_SPS))
                 | (VideoCodec::H265, Some(h265::NAL_SPS)) => &mut self.sps,
                 (VideoCodec::H264, Some(h264::NAL_PPS))
                 | (VideoCodec::H265, Some(h265::NAL_PPS)) => &mut self.pps,
                 (VideoCodec::H265, Some(h265::NAL_VPS)) => &mut self.vps,
-                (_, Some(_)) if self.codec.is_vcl_nal(nal) => break, // parameter sets come first
+                _ if self.codec.is_vcl_nal(header) => break,
                 _ => continue,
+            };
+            let Some(nal) = nal_units(&access_unit[at - 3..]).next() else {
+                continue;
             };
             if slot.as_deref() != Some(nal) {
                 *slot = Some(Bytes::copy_from_slice(nal));

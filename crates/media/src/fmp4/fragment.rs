@@ -129,7 +129,6 @@ pub struct Fragmenter {
     /// Duration used when it cannot be measured: last measured one, else from the fps hint.
     estimate: u32,
     out: VecDeque<Fragment>,
-    buf: Vec<u8>,
 }
 
 impl Fragmenter {
@@ -144,7 +143,6 @@ impl Fragmenter {
             pending: None,
             estimate,
             out: VecDeque::new(),
-            buf: Vec::new(),
         }
     }
 
@@ -177,20 +175,20 @@ impl Fragmenter {
 
     fn emit(&mut self, frame: VideoFrame, duration: u32) {
         let cto = (frame.pts - frame.dts).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
-        self.buf.clear();
+        let mut buf = Vec::new();
         let sample = FragmentSample {
             annexb: &frame.data,
             duration,
             composition_offset: cto,
             key: frame.key,
         };
-        write_fragment(&mut self.buf, self.sequence, self.decode_time, &[sample]);
+        write_fragment(&mut buf, self.sequence, self.decode_time, &[sample]);
         self.out.push_back(Fragment {
             sequence: self.sequence,
             decode_time: self.decode_time,
             duration,
             key: frame.key,
-            data: Bytes::copy_from_slice(&self.buf),
+            data: buf.into(),
         });
         self.sequence = self.sequence.wrapping_add(1);
         self.decode_time += u64::from(duration);

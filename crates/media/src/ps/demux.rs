@@ -44,6 +44,19 @@ pub struct PsFrame {
     pub data: Bytes,
 }
 
+impl PsFrame {
+    /// The video codec: from the program stream map, else guessed from the NAL headers.
+    pub fn video_codec(&self) -> Option<crate::VideoCodec> {
+        if self.kind != EsKind::Video {
+            return None;
+        }
+        match self.stream_type {
+            Some(t) => t.video_codec(),
+            None => crate::VideoCodec::sniff(&self.data),
+        }
+    }
+}
+
 /// A frame lost or a header rejected; the demuxer has already resynchronized.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PsError {

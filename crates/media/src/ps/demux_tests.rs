@@ -166,6 +166,8 @@ fn mpeg1_pack_header_and_pes_without_pts_use_rtp_time() {
     assert!(frames[0].pts_from_rtp);
     assert_eq!((frames[0].pts, frames[1].pts), (1000, 4600));
     assert_eq!(frames[0].stream_type, None);
+    // No program stream map: the codec is guessed from the NAL header.
+    assert_eq!(frames[0].video_codec(), Some(crate::VideoCodec::H264));
     assert_eq!(&frames[1].data[..], P1);
 }
 

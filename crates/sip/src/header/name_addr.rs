@@ -123,6 +123,10 @@ impl NameAddr {
             if u.is_empty() {
                 return Err(e("missing URI", upos));
             }
+            // RFC 3261 §20.10: a URI with '?' (or ',' or ';') must be in <> (RFC 4475 regbadct).
+            if let Some(q) = u.find('?') {
+                return Err(e("URI with '?' must be enclosed in <>", upos + q));
+            }
             uri = parse_uri(owner, u).map_err(|er| e(er.why, upos + er.offset))?;
         }
         let mut params = Params::new();
