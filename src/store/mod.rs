@@ -6,6 +6,7 @@
 //! where the DDL differs. High-rate writes (registrations, keepalives) go through
 //! [`writer::StoreWriter`], which batches them into transactions.
 
+pub mod channels;
 pub mod writer;
 
 use std::path::Path;
@@ -20,14 +21,15 @@ use sqlx::{PgPool, SqlitePool};
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match &$store.backend {
-            Backend::Sqlite($pool) => $body,
-            Backend::Postgres($pool) => $body,
+            $crate::store::Backend::Sqlite($pool) => $body,
+            $crate::store::Backend::Postgres($pool) => $body,
         }
     };
 }
+pub(crate) use on_pool;
 
 #[derive(Debug, Clone)]
-enum Backend {
+pub(crate) enum Backend {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
@@ -35,7 +37,7 @@ enum Backend {
 /// Handle to the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
-    backend: Backend,
+    pub(crate) backend: Backend,
 }
 
 /// Store failures. Unique-key violations are told apart so the API can answer 409.
@@ -86,6 +88,13 @@ pub struct DeviceRecord {
     pub password: Option<StoredPassword>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Video channels the device says it has (DeviceInfo `Channel`).
+    pub channel_count: Option<i64>,
+    /// never | running | complete | partial | failed
+    pub catalog_state: String,
+    pub catalog_received: i64,
+    pub catalog_total: i64,
+    pub catalog_synced_at: Option<i64>,
 }
 
 /// What a successful REGISTER records.
@@ -120,7 +129,8 @@ pub struct DevicePatch {
 macro_rules! device_columns {
     () => {
         "device_id, name, manufacturer, model, firmware, transport, contact, source_addr, local_addr, \
-         expires, registered_at, last_seen, online, password, created_at, updated_at"
+         expires, registered_at, last_seen, online, password, created_at, updated_at, channel_count, \
+         catalog_state, catalog_received, catalog_total, catalog_synced_at"
     };
 }
 

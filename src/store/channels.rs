@@ -1,0 +1,545 @@
+//! Channels (the catalog items a device reports) and the device's catalog sync state.
+//! A channel no longer reported is marked removed (`removed_at`), never silently deleted.
+
+use serde::{Serialize, Serializer};
+use vigil_gb::manscdp::{CatalogEvent, CatalogItem};
+
+use super::{Result, Store, on_pool};
+
+/// One row of `channels`.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct ChannelRecord {
+    pub device_id: String,
+    pub channel_id: String,
+    pub name: Option<String>,
+    pub manufacturer: Option<String>,
+    pub model: Option<String>,
+    pub owner: Option<String>,
+    pub civil_code: Option<String>,
+    pub address: Option<String>,
+    pub parental: Option<i32>,
+    pub parent_id: Option<String>,
+    pub safety_way: Option<i32>,
+    pub register_way: Option<i32>,
+    pub secrecy: Option<i32>,
+    /// As the device reported it (`ON`, `OFF`, `ONLINE`, ...).
+    pub status: Option<String>,
+    /// `status` read as online/offline, when it can be.
+    pub online: Option<bool>,
+    pub longitude: Option<f64>,
+    pub latitude: Option<f64>,
+    pub ptz_type: Option<i32>,
+    /// Every other reported field, raw.
+    #[serde(serialize_with = "raw_json")]
+    pub extra: String,
+    pub first_seen: i64,
+    pub updated_at: i64,
+    pub removed_at: Option<i64>,
+}
+
+fn raw_json<S: Serializer>(s: &str, ser: S) -> std::result::Result<S::Ok, S::Error> {
+    let v: serde_json::Value = serde_json::from_str(s).unwrap_or(serde_json::Value::Null);
+    v.serialize(ser)
+}
+
+/// A device's catalog sync progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CatalogState {
+    Never,
+    Running,
+    Complete,
+    Partial,
+    Failed,
+}
+
+impl CatalogState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CatalogState::Never => "never",
+            CatalogState::Running => "running",
+            CatalogState::Complete => "complete",
+            CatalogState::Partial => "partial",
+            CatalogState::Failed => "failed",
+        }
+    }
+}
+
+/// What a catalog write changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CatalogDiff {
+    pub added: u64,
+    pub updated: u64,
+    pub removed: u64,
+}
+
+/// Filters and paging for channel lists.
+#[derive(Debug, Clone, Default)]
+pub struct ChannelQuery {
+    pub device_id: Option<String>,
+    /// Substring of name or channel ID.
+    pub q: Option<String>,
+    pub online: Option<bool>,
+    pub include_removed: bool,
+    pub page: u32,
+    pub per_page: u32,
+}
+
+macro_rules! channel_columns {
+    () => {
+        "device_id, channel_id, name, manufacturer, model, owner, civil_code, address, parental, \
+         parent_id, safety_way, register_way, secrecy, status, online, longitude, latitude, ptz_type, \
+         extra, first_seen, updated_at, removed_at"
+    };
+}
+
+const UPSERT: &str = "INSERT INTO channels (device_id, channel_id, name, manufacturer, model, owner, \
+     civil_code, address, parental, parent_id, safety_way, register_way, secrecy, status, online, \
+     longitude, latitude, ptz_type, extra, first_seen, updated_at, removed_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, NULL) \
+     ON CONFLICT (device_id, channel_id) DO UPDATE SET name = excluded.name, \
+     manufacturer = excluded.manufacturer, model = excluded.model, owner = excluded.owner, \
+     civil_code = excluded.civil_code, address = excluded.address, parental = excluded.parental, \
+     parent_id = excluded.parent_id, safety_way = excluded.safety_way, \
+     register_way = excluded.register_way, secrecy = excluded.secrecy, status = excluded.status, \
+     online = excluded.online, longitude = excluded.longitude, latitude = excluded.latitude, \
+     ptz_type = excluded.ptz_type, extra = excluded.extra, updated_at = excluded.updated_at, \
+     removed_at = NULL";
+
+/// Fields of a catalog item that have no column of their own, as JSON.
+fn extra_json(item: &CatalogItem) -> String {
+    let mut m = serde_json::Map::new();
+    let mut put = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            m.insert(k.to_owned(), serde_json::Value::String(v));
+        }
+    };
+    put("Block", item.block.clone());
+    put("CertNum", item.cert_num.clone());
+    put("Certifiable", item.certifiable.map(|v| v.to_string()));
+    put("ErrCode", item.err_code.map(|v| v.to_string()));
+    put("EndTime", item.end_time.clone());
+    put("IPAddress", item.ip_address.clone());
+    put("Port", item.port.map(|v| v.to_string()));
+    for (k, v) in &item.info {
+        m.insert(format!("Info/{k}"), serde_json::Value::String(v.clone()));
+    }
+    for (k, v) in &item.extra {
+        m.insert(k.clone(), serde_json::Value::String(v.clone()));
+    }
+    serde_json::Value::Object(m).to_string()
+}
+
+impl Store {
+    /// Writes one device's catalog. With `complete`, channels not in `items` are marked
+    /// removed; a partial catalog only adds and updates.
+    pub async fn apply_catalog(
+        &self,
+        device_id: &str,
+        items: &[CatalogItem],
+        complete: bool,
+        now: i64,
+    ) -> Result<CatalogDiff> {
+        let mut diff = CatalogDiff::default();
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let mut new_rows = 0u64;
+            for item in items {
+                let existed: Option<i64> = sqlx::query_scalar(
+                    "SELECT first_seen FROM channels WHERE device_id = $1 AND channel_id = $2 AND removed_at IS NULL",
+                )
+                .bind(device_id)
+                .bind(&item.device_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if existed.is_none() {
+                    new_rows += 1;
+                }
+                sqlx::query(UPSERT)
+                    .bind(device_id)
+                    .bind(&item.device_id)
+                    .bind(&item.name)
+                    .bind(&item.manufacturer)
+                    .bind(&item.model)
+                    .bind(&item.owner)
+                    .bind(&item.civil_code)
+                    .bind(&item.address)
+                    .bind(item.parental.map(i32::from))
+                    .bind(&item.parent_id)
+                    .bind(item.safety_way.map(i32::from))
+                    .bind(item.register_way.map(i32::from))
+                    .bind(item.secrecy.map(i32::from))
+                    .bind(&item.status)
+                    .bind(item.is_online())
+                    .bind(item.longitude)
+                    .bind(item.latitude)
+                    .bind(item.ptz_type.map(i32::from))
+                    .bind(extra_json(item))
+                    .bind(now)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            diff.added = new_rows;
+            diff.updated = items.len() as u64 - new_rows;
+            if complete {
+                let r = sqlx::query(
+                    "UPDATE channels SET removed_at = $1 WHERE device_id = $2 AND removed_at IS NULL AND updated_at < $3",
+                )
+                .bind(now)
+                .bind(device_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                diff.removed = r.rows_affected();
+            }
+            tx.commit().await?;
+        });
+        Ok(diff)
+    }
+
+    /// Applies one catalog NOTIFY item (subscription): ADD/UPDATE upsert, DEL marks removed,
+    /// ON/OFF/VLOST/DEFECT set the status.
+    pub async fn apply_catalog_event(
+        &self,
+        device_id: &str,
+        item: &CatalogItem,
+        now: i64,
+    ) -> Result<()> {
+        match item.event {
+            Some(CatalogEvent::Del) => {
+                on_pool!(self, pool => sqlx::query(
+                    "UPDATE channels SET removed_at = $1, updated_at = $2 WHERE device_id = $3 AND channel_id = $4",
+                )
+                .bind(now)
+                .bind(now)
+                .bind(device_id)
+                .bind(&item.device_id)
+                .execute(pool)
+                .await
+                .map(|_| ())?);
+            }
+            Some(
+                ev @ (CatalogEvent::On
+                | CatalogEvent::Off
+                | CatalogEvent::Vlost
+                | CatalogEvent::Defect),
+            ) => {
+                let online = matches!(ev, CatalogEvent::On);
+                on_pool!(self, pool => sqlx::query(
+                    "UPDATE channels SET status = $1, online = $2, updated_at = $3 WHERE device_id = $4 AND channel_id = $5",
+                )
+                .bind(ev.as_str())
+                .bind(online)
+                .bind(now)
+                .bind(device_id)
+                .bind(&item.device_id)
+                .execute(pool)
+                .await
+                .map(|_| ())?);
+            }
+            _ => {
+                self.apply_catalog(device_id, std::slice::from_ref(item), false, now)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records catalog sync progress on the device.
+    pub async fn set_catalog_progress(
+        &self,
+        device_id: &str,
+        state: CatalogState,
+        received: i64,
+        total: i64,
+        now: i64,
+    ) -> Result<()> {
+        let synced = matches!(state, CatalogState::Complete | CatalogState::Partial).then_some(now);
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE devices SET catalog_state = $1, catalog_received = $2, catalog_total = $3, \
+             catalog_synced_at = COALESCE($4, catalog_synced_at), updated_at = $5 WHERE device_id = $6",
+        )
+        .bind(state.as_str())
+        .bind(received)
+        .bind(total)
+        .bind(synced)
+        .bind(now)
+        .bind(device_id)
+        .execute(pool)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
+
+    /// Stores what DeviceInfo reported. A name given through the API is not overwritten.
+    pub async fn set_device_info(
+        &self,
+        device_id: &str,
+        name: Option<&str>,
+        manufacturer: Option<&str>,
+        model: Option<&str>,
+        firmware: Option<&str>,
+        channel_count: Option<i64>,
+        now: i64,
+    ) -> Result<()> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE devices SET name = COALESCE(name, $1), manufacturer = $2, model = $3, firmware = $4, \
+             channel_count = $5, updated_at = $6 WHERE device_id = $7",
+        )
+        .bind(name)
+        .bind(manufacturer)
+        .bind(model)
+        .bind(firmware)
+        .bind(channel_count)
+        .bind(now)
+        .bind(device_id)
+        .execute(pool)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
+
+    /// Channels matching `q`, ordered by device and channel ID, with the total count.
+    pub async fn list_channels(&self, q: &ChannelQuery) -> Result<(Vec<ChannelRecord>, i64)> {
+        let per_page = q.per_page.clamp(1, 1000) as i64;
+        let offset = (q.page.max(1) as i64 - 1) * per_page;
+        let pattern = q.q.as_ref().map(|s| {
+            let escaped = s
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        });
+        // One statement for every filter combination: NULL parameters switch a filter off.
+        let filter = "WHERE ($1 IS NULL OR device_id = $1) \
+             AND ($2 IS NULL OR name LIKE $2 ESCAPE '\\' OR channel_id LIKE $2 ESCAPE '\\') \
+             AND ($3 IS NULL OR online = $3) \
+             AND ($4 OR removed_at IS NULL)";
+        let list = format!(
+            "SELECT {} FROM channels {filter} ORDER BY device_id, channel_id LIMIT $5 OFFSET $6",
+            channel_columns!()
+        );
+        let count = format!("SELECT COUNT(*) FROM channels {filter}");
+        let (rows, total) = on_pool!(self, pool => {
+            let rows = sqlx::query_as::<_, ChannelRecord>(sqlx::AssertSqlSafe(list))
+                .bind(&q.device_id)
+                .bind(&pattern)
+                .bind(q.online)
+                .bind(q.include_removed)
+                .bind(per_page)
+                .bind(offset)
+                .fetch_all(pool)
+                .await?;
+            let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(count))
+                .bind(&q.device_id)
+                .bind(&pattern)
+                .bind(q.online)
+                .bind(q.include_removed)
+                .fetch_one(pool)
+                .await?;
+            (rows, total)
+        });
+        Ok((rows, total))
+    }
+
+    /// One channel by ID (the live one when a removed copy exists under another device).
+    pub async fn get_channel(&self, channel_id: &str) -> Result<Option<ChannelRecord>> {
+        let sql = concat!(
+            "SELECT ",
+            channel_columns!(),
+            " FROM channels WHERE channel_id = $1 ORDER BY removed_at IS NOT NULL, updated_at DESC LIMIT 1"
+        );
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, ChannelRecord>(sql)
+            .bind(channel_id)
+            .fetch_optional(pool)
+            .await?),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::RegistrationRow;
+    use crate::store::tests::PgTestDb;
+    use crate::store::writer::{Batch, StateWrite};
+
+    const NVR: &str = "34020000001180000001";
+
+    fn item(id: &str, name: &str, status: &str) -> CatalogItem {
+        let mut i = CatalogItem::new(id);
+        i.name = Some(name.into());
+        i.status = Some(status.into());
+        i.parent_id = Some(NVR.into());
+        i.block = Some("B1".into());
+        i.info.insert("Resolution".into(), "6/4".into());
+        i.ptz_type = Some(1);
+        i
+    }
+
+    async fn exercise(store: Store) {
+        let mut b = Batch::default();
+        b.ops.push(StateWrite::Registered(RegistrationRow {
+            device_id: NVR.into(),
+            transport: "udp".into(),
+            contact: String::new(),
+            source_addr: "127.0.0.1:5070".into(),
+            local_addr: "127.0.0.1:5060".into(),
+            expires: 3600,
+            registered_at: 1,
+        }));
+        store.apply_batch(&b).await.unwrap();
+        let items: Vec<CatalogItem> = (1..=3)
+            .map(|i| {
+                item(
+                    &format!("3402000000131000000{i}"),
+                    &format!("通道{i} 东门㐀"),
+                    "ON",
+                )
+            })
+            .collect();
+        let d = store.apply_catalog(NVR, &items, true, 100).await.unwrap();
+        assert_eq!(
+            d,
+            CatalogDiff {
+                added: 3,
+                updated: 0,
+                removed: 0
+            }
+        );
+        // The next full catalog lacks channel 3: it is marked removed, not deleted.
+        let d = store
+            .apply_catalog(NVR, &items[..2], true, 200)
+            .await
+            .unwrap();
+        assert_eq!(
+            d,
+            CatalogDiff {
+                added: 0,
+                updated: 2,
+                removed: 1
+            }
+        );
+        let q = ChannelQuery {
+            device_id: Some(NVR.into()),
+            per_page: 50,
+            ..Default::default()
+        };
+        let (rows, total) = store.list_channels(&q).await.unwrap();
+        assert_eq!((rows.len(), total), (2, 2));
+        assert_eq!(rows[0].name.as_deref(), Some("通道1 东门㐀"));
+        assert_eq!(rows[0].online, Some(true));
+        assert_eq!(rows[0].first_seen, 100);
+        assert_eq!(rows[0].ptz_type, Some(1));
+        let extra: serde_json::Value = serde_json::from_str(&rows[0].extra).unwrap();
+        assert_eq!(extra["Block"], "B1");
+        assert_eq!(extra["Info/Resolution"], "6/4");
+        let removed = store
+            .get_channel("34020000001310000003")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(removed.removed_at, Some(200));
+        let all = ChannelQuery {
+            include_removed: true,
+            per_page: 50,
+            ..Default::default()
+        };
+        assert_eq!(store.list_channels(&all).await.unwrap().1, 3);
+        // Search by name and by ID; paging.
+        let by_name = ChannelQuery {
+            q: Some("通道2".into()),
+            per_page: 50,
+            ..Default::default()
+        };
+        let (rows, total) = store.list_channels(&by_name).await.unwrap();
+        assert_eq!(
+            (rows[0].channel_id.as_str(), total),
+            ("34020000001310000002", 1)
+        );
+        let page2 = ChannelQuery {
+            per_page: 1,
+            page: 2,
+            ..Default::default()
+        };
+        let (rows, total) = store.list_channels(&page2).await.unwrap();
+        assert_eq!(
+            (rows[0].channel_id.as_str(), total),
+            ("34020000001310000002", 2)
+        );
+        // A literal % in the search is not a wildcard.
+        let pct = ChannelQuery {
+            q: Some("%".into()),
+            per_page: 50,
+            ..Default::default()
+        };
+        assert_eq!(store.list_channels(&pct).await.unwrap().1, 0);
+        // NOTIFY events: OFF, DEL, ADD brings a removed channel back.
+        let mut off = item("34020000001310000001", "x", "ON");
+        off.event = Some(CatalogEvent::Off);
+        store.apply_catalog_event(NVR, &off, 300).await.unwrap();
+        let c = store
+            .get_channel("34020000001310000001")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((c.online, c.status.as_deref()), (Some(false), Some("OFF")));
+        let mut back = item("34020000001310000003", "回来", "ON");
+        back.event = Some(CatalogEvent::Add);
+        store.apply_catalog_event(NVR, &back, 400).await.unwrap();
+        let c = store
+            .get_channel("34020000001310000003")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((c.removed_at, c.name.as_deref()), (None, Some("回来")));
+        // Progress and device info land on the device row.
+        store
+            .set_catalog_progress(NVR, CatalogState::Partial, 2, 3, 500)
+            .await
+            .unwrap();
+        store
+            .set_device_info(
+                NVR,
+                Some("NVR"),
+                Some("vigil-sim"),
+                Some("m1"),
+                Some("1.0"),
+                Some(3),
+                500,
+            )
+            .await
+            .unwrap();
+        let dev = store.get_device(NVR).await.unwrap().unwrap();
+        assert_eq!(dev.catalog_state, "partial");
+        assert_eq!(
+            (
+                dev.catalog_received,
+                dev.catalog_total,
+                dev.catalog_synced_at
+            ),
+            (2, 3, Some(500))
+        );
+        assert_eq!(dev.manufacturer.as_deref(), Some("vigil-sim"));
+        assert_eq!(dev.channel_count, Some(3));
+        // Deleting the device takes its channels with it.
+        store.delete_device(NVR).await.unwrap();
+        assert_eq!(store.list_channels(&all).await.unwrap().1, 0);
+    }
+
+    #[tokio::test]
+    async fn sqlite_catalog_upsert_remove_search_and_events() {
+        exercise(Store::connect("sqlite::memory:", 1).await.unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_catalog_upsert_remove_search_and_events() {
+        let db = PgTestDb::create().await;
+        let store = Store::connect(&db.url, 2).await.unwrap();
+        exercise(store.clone()).await;
+        store.close().await;
+        db.drop_db().await;
+    }
+}
