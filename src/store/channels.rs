@@ -2,7 +2,7 @@
 //! A channel no longer reported is marked removed (`removed_at`), never silently deleted.
 
 use serde::{Serialize, Serializer};
-use vigil_gb::manscdp::{CatalogEvent, CatalogItem};
+use vigil_gb::manscdp::{CatalogEvent, CatalogItem, DeviceInfo};
 
 use super::{Result, Store, on_pool};
 
@@ -273,27 +273,18 @@ impl Store {
     }
 
     /// Stores what DeviceInfo reported. A name given through the API is not overwritten.
-    pub async fn set_device_info(
-        &self,
-        device_id: &str,
-        name: Option<&str>,
-        manufacturer: Option<&str>,
-        model: Option<&str>,
-        firmware: Option<&str>,
-        channel_count: Option<i64>,
-        now: i64,
-    ) -> Result<()> {
+    pub async fn set_device_info(&self, info: &DeviceInfo, now: i64) -> Result<()> {
         on_pool!(self, pool => sqlx::query(
             "UPDATE devices SET name = COALESCE(name, $1), manufacturer = $2, model = $3, firmware = $4, \
              channel_count = $5, updated_at = $6 WHERE device_id = $7",
         )
-        .bind(name)
-        .bind(manufacturer)
-        .bind(model)
-        .bind(firmware)
-        .bind(channel_count)
+        .bind(&info.device_name)
+        .bind(&info.manufacturer)
+        .bind(&info.model)
+        .bind(&info.firmware)
+        .bind(info.channel.map(i64::from))
         .bind(now)
-        .bind(device_id)
+        .bind(info.device_id.as_str())
         .execute(pool)
         .await
         .map(|_| ())?);
