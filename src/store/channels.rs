@@ -491,18 +491,16 @@ mod tests {
             .set_catalog_progress(NVR, CatalogState::Partial, 2, 3, 500)
             .await
             .unwrap();
-        store
-            .set_device_info(
-                NVR,
-                Some("NVR"),
-                Some("vigil-sim"),
-                Some("m1"),
-                Some("1.0"),
-                Some(3),
-                500,
-            )
-            .await
-            .unwrap();
+        let info = vigil_gb::manscdp::parse(
+            "<Response><CmdType>DeviceInfo</CmdType><SN>1</SN><DeviceID>34020000001180000001</DeviceID>\
+             <DeviceName>NVR</DeviceName><Result>OK</Result><Manufacturer>vigil-sim</Manufacturer>\
+             <Model>m1</Model><Firmware>1.0</Firmware><Channel>3</Channel></Response>",
+        )
+        .unwrap();
+        let vigil_gb::Manscdp::DeviceInfoResponse(info) = info else {
+            panic!("{info:?}")
+        };
+        store.set_device_info(&info, 500).await.unwrap();
         let dev = store.get_device(NVR).await.unwrap().unwrap();
         assert_eq!(dev.catalog_state, "partial");
         assert_eq!(
