@@ -58,6 +58,8 @@ pub struct SipConfig {
     /// Failed authentications from one device ID or source address within `auth_fail_window`
     /// after which that ID or address is blocked for `auth_block`.
     pub auth_fail_limit: u32,
+    /// The same for one source address; higher, since many devices may share one NAT address.
+    pub auth_fail_limit_address: u32,
     #[serde(with = "secs")]
     pub auth_fail_window: Duration,
     #[serde(with = "secs")]
@@ -134,6 +136,7 @@ impl Default for SipConfig {
             keepalive_misses: 3,
             nonce_ttl: Duration::from_secs(300),
             auth_fail_limit: 10,
+            auth_fail_limit_address: 100,
             auth_fail_window: Duration::from_secs(60),
             auth_block: Duration::from_secs(300),
             tcp_max_connections: 20_000,

@@ -515,12 +515,12 @@ impl State {
         if self.failures.len() >= MAX_FAILURE_ENTRIES {
             self.prune_failures(now);
         }
-        let (limit, window, block) = (
-            self.config.auth_fail_limit.max(1),
-            self.config.auth_fail_window,
-            self.config.auth_block,
-        );
+        let (window, block) = (self.config.auth_fail_window, self.config.auth_block);
         for key in [FailKey::Device(id), FailKey::Addr(ip)] {
+            let limit = match key {
+                FailKey::Device(_) => self.config.auth_fail_limit.max(1),
+                FailKey::Addr(_) => self.config.auth_fail_limit_address.max(1),
+            };
             if self.failures.len() >= MAX_FAILURE_ENTRIES && !self.failures.contains_key(&key) {
                 continue;
             }
