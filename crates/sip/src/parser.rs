@@ -134,6 +134,15 @@ pub(crate) fn parse_message(buf: Bytes, framing: Framing) -> Result<Message, Par
 
     let mut lines = s.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
     let first = lines.next().unwrap_or("");
+    if let Some(i) = first.find('\r') {
+        let is_status = first.len() >= 4 && first.as_bytes()[..4].eq_ignore_ascii_case(b"SIP/");
+        let kind = if is_status {
+            ErrorKind::StatusLine("bare CR")
+        } else {
+            ErrorKind::RequestLine("bare CR")
+        };
+        return Err(ParseError::new(kind, start + i));
+    }
     let start_line = parse_start_line(&head, first, start)?;
 
     let mut headers = Headers::with_capacity(12);
@@ -143,6 +152,10 @@ pub(crate) fn parse_message(buf: Bytes, framing: Framing) -> Result<Message, Par
     for line in lines {
         let line_off = line.as_ptr() as usize - base;
         let line_end = line_off + line.len();
+        // A CR not ending a line could not be printed back faithfully; RFC 3261 has no place for it.
+        if let Some(i) = line.find('\r') {
+            return Err(header_err("bare CR", start + line_off + i));
+        }
         if line.as_bytes().first().is_some_and(|&b| is_ws(b)) {
             match pending.as_mut() {
                 Some(p) => {
