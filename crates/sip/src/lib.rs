@@ -21,6 +21,7 @@ mod parser;
 pub mod routing;
 pub mod stream;
 mod text;
+pub mod transaction;
 pub mod uri;
 
 pub use bytes::Bytes;
