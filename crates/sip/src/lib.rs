@@ -11,6 +11,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod dialog;
 pub mod digest;
 mod error;
 pub mod header;
