@@ -149,6 +149,10 @@ impl<R: Clone> TransactionLayer<R> {
 
     /// Answer the server transaction `key`. Provisional responses may be repeated; one final
     /// response is allowed (a 2xx to an INVITE may be sent again, e.g. with a new body).
+    ///
+    /// Retransmission is the layer's job: a non-2xx to INVITE on Timer G over UDP, and a 2xx
+    /// to INVITE from T1 doubling to T2 until its ACK arrives, over any transport (§13.3.1.4,
+    /// formally the UAS core's duty), ending with [`super::TimeoutCause::TimerL`] without ACK.
     pub fn send_response(
         &mut self,
         now: Instant,

@@ -100,8 +100,9 @@ pub struct Config {
     /// Send `100 Trying` when the application has not answered an INVITE within this (§17.2.1).
     /// `None` disables it. Default 200 ms.
     pub trying_after: Option<Duration>,
-    /// Timer C: how long a client INVITE may stay in Proceeding (after a 1xx) without a final
-    /// response before [`TimeoutCause::TimerC`]. Default 180 s.
+    /// Timer C: how long a client INVITE may stay in Proceeding (counted from the first 1xx)
+    /// without a final response before [`TimeoutCause::TimerC`]. Default 180 s. (RFC 3261 has
+    /// no limit for a UA; a camera that says 100 Trying and nothing else must not hang a call.)
     pub timer_c: Duration,
     /// How long a server non-INVITE transaction waits for the application's final response
     /// before it is dropped with [`TimeoutCause::NoFinalResponse`]. Default 64*T1.
@@ -185,8 +186,9 @@ pub enum TxEvent<R> {
         request: Request,
         from: R,
     },
-    /// A CANCEL. It has its own transaction `key` (answer it 200, or 481 when `invite` is
-    /// `None`); when `invite` is live, answer that INVITE with 487 (§9.2).
+    /// A CANCEL. It has its own transaction `key`: answer it 200, or 481 when `invite` is
+    /// `None` (§9.2). Then answer the INVITE `invite` with 487; if it already has a final
+    /// response, [`TxError::FinalResponseSent`] says so and the CANCEL had no effect.
     Cancel {
         key: TransactionKey,
         request: Request,
