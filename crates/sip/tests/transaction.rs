@@ -364,8 +364,8 @@ fn provisional_response_is_resent_on_retransmission_and_moves_timer_e_to_t2() {
     p.send(keepalive_query("z9hG4bKp1"));
     let (key, req) = p.new_requests()[0].clone();
     p.respond(key, answer(&req, 100));
-    // Let Timer E fire at 0.5 s (Proceeding: the next interval is T2), then drop the provisional
-    // re-sends so nothing else changes.
+    // Timer E fires at 0.5 s in Proceeding, so the next intervals are T2; each retransmission
+    // fetches the cached 100 again.
     p.run_for(ms(10_000));
     assert_eq!(p.sent_at(Peer::Client, "MESSAGE"), vec![0, 500, 4500, 8500]);
     assert_eq!(
