@@ -11,6 +11,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod dialog;
 pub mod digest;
 mod error;
 pub mod header;
@@ -21,10 +22,12 @@ mod parser;
 pub mod routing;
 pub mod stream;
 mod text;
+pub mod transaction;
 pub mod uri;
 
 pub use bytes::Bytes;
 pub use bytestring::ByteString;
+pub use dialog::{Dialog, DialogError, DialogId};
 pub use error::{ErrorKind, HeaderError, ParseError, bad_request_response};
 pub use header::{
     Authorization, CSeq, Challenge, Contact, Header, HeaderName, Headers, MediaType, NameAddr,
@@ -34,4 +37,7 @@ pub use message::{Message, Request, Response, StatusCode};
 pub use method::Method;
 pub use parser::{MAX_HEADERS, MAX_MESSAGE_SIZE, parse, parse_bytes};
 pub use text::percent_decode;
+pub use transaction::{
+    Timers, TransactionKey, TransactionLayer, Transmit, TxError, TxEvent, cancel_for,
+};
 pub use uri::{Host, Param, Params, Scheme, Uri, UriError};

@@ -11,7 +11,7 @@ use crate::error::{ErrorKind, ParseError};
 use crate::header::{CSeq, HeaderName, Headers};
 use crate::message::{Message, Request, Response, StatusCode};
 use crate::method::Method;
-use crate::text::{cut, is_token, is_ws, trim_lws};
+use crate::text::{cut, is_token, is_ws, lines, trim_lws};
 use crate::uri::{Uri, parse_uri};
 
 /// Largest message accepted (head and body), on datagrams and streams alike.
@@ -132,8 +132,26 @@ pub(crate) fn parse_message(buf: Bytes, framing: Framing) -> Result<Message, Par
                 .min(s.len())
     };
 
-    let mut lines = s.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+    // A CR not ending a line could not be printed back faithfully; RFC 3261 has no place for it.
+    // (The head ends just before the last line's LF, so a final CR is fine.)
+    let hb = s.as_bytes();
+    let bare_cr = memchr::memchr_iter(b'\r', hb).find(|&p| p + 1 < hb.len() && hb[p + 1] != b'\n');
+    let mut lines = lines(s);
     let first = lines.next().unwrap_or("");
+    if let Some(p) = bare_cr
+        && p > first.len()
+    {
+        return Err(header_err("bare CR", start + p));
+    }
+    if let Some(i) = bare_cr.filter(|&p| p <= first.len()) {
+        let is_status = first.len() >= 4 && first.as_bytes()[..4].eq_ignore_ascii_case(b"SIP/");
+        let kind = if is_status {
+            ErrorKind::StatusLine("bare CR")
+        } else {
+            ErrorKind::RequestLine("bare CR")
+        };
+        return Err(ParseError::new(kind, start + i));
+    }
     let start_line = parse_start_line(&head, first, start)?;
 
     let mut headers = Headers::with_capacity(12);
@@ -209,46 +227,64 @@ pub(crate) fn parse_message(buf: Bytes, framing: Framing) -> Result<Message, Par
         Some(Ok(u)) => Some(u),
         None => None,
     };
-    for (name, label) in [
-        (HeaderName::Via, "Via"),
-        (HeaderName::From, "From"),
-        (HeaderName::To, "To"),
-        (HeaderName::CallId, "Call-ID"),
-        (HeaderName::CSeq, "CSeq"),
-    ] {
-        if !headers.contains(&name) {
-            return Err(fail(
-                ErrorKind::MissingHeader(label),
-                start + s.len(),
-                &headers,
-            ));
+    // One pass over the headers: the essential ones present, the single-instance ones not
+    // repeated (two different values cannot both be right, RFC 4475 multi01), CSeq and every
+    // Content-Length read.
+    const ESSENTIAL: [&str; 5] = ["Via", "From", "To", "Call-ID", "CSeq"];
+    let mut count = [0u8; 5];
+    let mut repeated: [Option<&str>; 5] = [None; 5];
+    let mut cseq_raw = "";
+    let mut content_length: Result<Option<usize>, (&'static str, &str)> = Ok(None);
+    for h in headers.iter() {
+        let slot = match h.name {
+            HeaderName::Via => 0,
+            HeaderName::From => 1,
+            HeaderName::To => 2,
+            HeaderName::CallId => 3,
+            HeaderName::CSeq => 4,
+            HeaderName::ContentLength => {
+                if let Ok(prev) = content_length {
+                    content_length = match parse_content_length(&h.value) {
+                        Err(why) => Err((why, &h.value)),
+                        Ok(n) if prev.is_some_and(|p| p != n) => {
+                            Err(("conflicting values", &h.value))
+                        }
+                        Ok(n) => Ok(Some(n)),
+                    };
+                }
+                continue;
+            }
+            _ => continue,
+        };
+        count[slot] = count[slot].saturating_add(1);
+        match count[slot] {
+            1 if slot == 4 => cseq_raw = &h.value,
+            2 => repeated[slot] = Some(&h.value),
+            _ => {}
         }
     }
-    // These identify the transaction and dialog; two different values cannot both be right (RFC 4475 multi01).
-    for (name, label) in [
-        (HeaderName::From, "From"),
-        (HeaderName::To, "To"),
-        (HeaderName::CallId, "Call-ID"),
-        (HeaderName::CSeq, "CSeq"),
-    ] {
-        if let Some(second) = headers.get_all(&name).nth(1) {
-            let kind = ErrorKind::BadHeader {
-                name: label,
-                why: "appears more than once",
-            };
-            return Err(fail(kind, at(second), &headers));
-        }
+    if let Some(i) = count.iter().position(|&c| c == 0) {
+        let kind = ErrorKind::MissingHeader(ESSENTIAL[i]);
+        return Err(fail(kind, start + s.len(), &headers));
     }
-    let cseq_raw = headers.get(HeaderName::CSeq).unwrap_or("");
+    if let Some((i, second)) = repeated
+        .iter()
+        .enumerate()
+        .skip(1)
+        .find_map(|(i, r)| r.map(|v| (i, v)))
+    {
+        let kind = ErrorKind::BadHeader {
+            name: ESSENTIAL[i],
+            why: "appears more than once",
+        };
+        return Err(fail(kind, at(second), &headers));
+    }
     let cseq = CSeq::parse(cseq_raw).map_err(|e| {
-        fail(
-            ErrorKind::BadHeader {
-                name: "CSeq",
-                why: e.why,
-            },
-            at(cseq_raw),
-            &headers,
-        )
+        let kind = ErrorKind::BadHeader {
+            name: "CSeq",
+            why: e.why,
+        };
+        fail(kind, at(cseq_raw), &headers)
     })?;
     if let Some(m) = &method
         && cseq.method != *m
@@ -259,28 +295,13 @@ pub(crate) fn parse_message(buf: Bytes, framing: Framing) -> Result<Message, Par
         };
         return Err(fail(kind, at(cseq_raw), &headers));
     }
-
-    let mut content_length: Option<usize> = None;
-    for v in headers.get_all(HeaderName::ContentLength) {
-        let n = parse_content_length(v).map_err(|why| {
-            fail(
-                ErrorKind::BadHeader {
-                    name: "Content-Length",
-                    why,
-                },
-                at(v),
-                &headers,
-            )
-        })?;
-        if content_length.is_some_and(|c| c != n) {
-            let kind = ErrorKind::BadHeader {
-                name: "Content-Length",
-                why: "conflicting values",
-            };
-            return Err(fail(kind, at(v), &headers));
-        }
-        content_length = Some(n);
-    }
+    let content_length = content_length.map_err(|(why, v)| {
+        let kind = ErrorKind::BadHeader {
+            name: "Content-Length",
+            why,
+        };
+        fail(kind, at(v), &headers)
+    })?;
     let available = buf.len() - body_start;
     let body = match (content_length, framing) {
         (Some(n), _) if n > available => {

@@ -3,7 +3,9 @@
 //! Shaped like retina's depacketizers. Headers may be split anywhere across pushes; PES
 //! payload bytes are copied once, straight from the pushed slice into the frame being built.
 //! Frame boundaries come from the PES PTS (a PES with a new PTS starts a frame, one without
-//! PTS continues the current one), the RTP marker bit and RTP timestamp changes.
+//! PTS continues the current one), the RTP marker bit and RTP timestamp changes. PES lengths
+//! are trusted over RTP boundaries; losses must be reported with [`PsDemuxer::lost`] (the
+//! reorder buffer's gaps).
 
 use super::{
     AUDIO_STREAM_ID, PACK_HEADER, PROGRAM_STREAM_MAP, PTS_MASK, SYSTEM_HEADER, StreamType,
@@ -62,8 +64,6 @@ impl PsFrame {
 pub enum PsError {
     #[error("frame of stream 0x{stream_id:02X} exceeds {max} bytes; dropped")]
     FrameTooLarge { stream_id: u8, max: usize },
-    #[error("frame of stream 0x{stream_id:02X} cut short ({missing} PES bytes missing); dropped")]
-    Truncated { stream_id: u8, missing: usize },
     #[error("bad header after start code 00 00 01 {id:02X}: {reason}")]
     BadHeader { id: u8, reason: &'static str },
 }
@@ -427,8 +427,8 @@ impl PsDemuxer {
     /// Tells the demuxer that packets were lost here: partial frames are dropped and parsing
     /// resumes at the next start code.
     pub fn lost(&mut self) {
-        self.drop_partial(EsKind::Video, None);
-        self.drop_partial(EsKind::Audio, None);
+        self.drop_partial(EsKind::Video);
+        self.drop_partial(EsKind::Audio);
         self.pending.clear();
         self.state = State::Sync;
         self.video_broken = true;
@@ -447,22 +447,12 @@ impl PsDemuxer {
         self.out.push_back(item);
     }
 
-    /// A new RTP timestamp means the previous frame is complete, unless a PES is still
-    /// waiting for bytes, which then were lost.
+    /// A new RTP timestamp means the previous frame is complete. If a PES is still waiting
+    /// for bytes, the sender cuts packets without regard to frames (some do): the PES length
+    /// is trusted and the new PTS will end the frame. Real loss is signalled by `lost`.
     fn timestamp_changed(&mut self) {
-        if let State::Payload { target, remaining } = self.state
-            && remaining > 0
-        {
-            match target {
-                Target::Video => {
-                    self.drop_partial(EsKind::Video, Some(remaining));
-                    self.video_broken = true;
-                }
-                Target::Audio => self.drop_partial(EsKind::Audio, Some(remaining)),
-                Target::Skip => {}
-            }
-            self.pending.clear();
-            self.state = State::Sync;
+        if matches!(self.state, State::Payload { remaining, .. } if remaining > 0) {
+            return;
         }
         self.end_of_frame = true;
         self.maybe_end_video_frame();
@@ -484,18 +474,14 @@ impl PsDemuxer {
         self.finish(EsKind::Video);
     }
 
-    fn drop_partial(&mut self, kind: EsKind, missing: Option<usize>) {
+    fn drop_partial(&mut self, kind: EsKind) {
         let a = match kind {
             EsKind::Video => &mut self.video,
             EsKind::Audio => &mut self.audio,
         };
         if a.active {
-            let stream_id = a.stream_id;
             a.discard();
             self.stats.dropped_frames += 1;
-            if let Some(missing) = missing {
-                self.emit(Err(PsError::Truncated { stream_id, missing }));
-            }
         }
     }
 

@@ -133,21 +133,18 @@ fn loss_drops_the_partial_frame_and_resumes_at_the_next_frame() {
 }
 
 #[test]
-fn timestamp_change_inside_a_pes_reports_truncation() {
+fn packets_cut_across_frames_trust_the_pes_length() {
+    // A sender that cuts the PS byte stream without regard to frames: the tail of frame 1
+    // travels with frame 2's timestamp.
     let stream = three_frames(PsMuxerConfig::new(StreamType::H264));
     let mut d = PsDemuxer::new();
-    d.push(stream[0].0, false, &stream[0].1[..stream[0].1.len() - 3]);
-    d.push(stream[1].0, true, &stream[1].1);
-    let out = drain(&mut d);
-    assert_eq!(out.len(), 2);
-    assert_eq!(
-        out[0],
-        Err(PsError::Truncated {
-            stream_id: 0xE0,
-            missing: 3
-        })
-    );
-    assert_eq!(out[1].as_ref().unwrap().data[..], *P1);
+    let cut = stream[0].1.len() - 3;
+    d.push(stream[0].0, false, &stream[0].1[..cut]);
+    let mut next = stream[0].1[cut..].to_vec();
+    next.extend_from_slice(&stream[1].1);
+    d.push(stream[1].0, true, &next);
+    d.push(stream[2].0, true, &stream[2].1);
+    assert_eq!(video(&mut d), expected());
 }
 
 /// Hand-built: MPEG-1 pack header, then PES with no PTS: the RTP timestamp is used.
