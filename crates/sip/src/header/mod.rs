@@ -145,23 +145,56 @@ pub struct Header {
 pub struct Headers(Vec<Header>);
 
 /// Something that names a header: a `&str` (any case, compact or long) or a [`HeaderName`].
-pub trait AsHeaderName {
-    fn is_name_of(&self, h: &HeaderName) -> bool;
+/// It is resolved once per lookup, not once per header line.
+pub trait AsHeaderName<'a> {
+    #[doc(hidden)]
+    fn into_key(self) -> NameKey<'a>;
 }
 
-impl AsHeaderName for &str {
-    fn is_name_of(&self, h: &HeaderName) -> bool {
-        h.matches(self)
+/// A header name resolved for comparison against many header lines.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum NameKey<'a> {
+    Known(HeaderName),
+    Other(&'a str),
+    OtherOwned(ByteString),
+}
+
+impl NameKey<'_> {
+    fn is(&self, h: &HeaderName) -> bool {
+        let other = match self {
+            NameKey::Known(k) => return k == h,
+            NameKey::Other(s) => *s,
+            NameKey::OtherOwned(s) => &**s,
+        };
+        matches!(h, HeaderName::Other(o) if o.eq_ignore_ascii_case(other))
     }
 }
-impl AsHeaderName for HeaderName {
-    fn is_name_of(&self, h: &HeaderName) -> bool {
-        self.same(h)
+
+impl<'a> AsHeaderName<'a> for &'a str {
+    fn into_key(self) -> NameKey<'a> {
+        match HeaderName::known(self) {
+            Some(k) => NameKey::Known(k),
+            None => NameKey::Other(self),
+        }
     }
 }
-impl AsHeaderName for &HeaderName {
-    fn is_name_of(&self, h: &HeaderName) -> bool {
-        self.same(h)
+
+impl<'a> AsHeaderName<'a> for HeaderName {
+    fn into_key(self) -> NameKey<'a> {
+        match self {
+            HeaderName::Other(s) => NameKey::OtherOwned(s),
+            k => NameKey::Known(k),
+        }
+    }
+}
+
+impl<'a> AsHeaderName<'a> for &'a HeaderName {
+    fn into_key(self) -> NameKey<'a> {
+        match self {
+            HeaderName::Other(s) => NameKey::Other(s),
+            k => NameKey::Known(k.clone()),
+        }
     }
 }
 
@@ -175,42 +208,44 @@ impl Headers {
     }
 
     /// First value of `name`.
-    pub fn get(&self, name: impl AsHeaderName) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|h| name.is_name_of(&h.name))
-            .map(|h| &*h.value)
+    pub fn get<'a>(&self, name: impl AsHeaderName<'a>) -> Option<&str> {
+        let key = name.into_key();
+        self.0.iter().find(|h| key.is(&h.name)).map(|h| &*h.value)
     }
 
     /// First value of `name` as the shared string (cheap clone of the message buffer).
-    pub fn get_shared(&self, name: impl AsHeaderName) -> Option<&ByteString> {
-        self.0
-            .iter()
-            .find(|h| name.is_name_of(&h.name))
-            .map(|h| &h.value)
+    pub fn get_shared<'a>(&self, name: impl AsHeaderName<'a>) -> Option<&ByteString> {
+        let key = name.into_key();
+        self.0.iter().find(|h| key.is(&h.name)).map(|h| &h.value)
     }
 
     /// Every value of `name`, one per header line, in order.
-    pub fn get_all<N: AsHeaderName>(&self, name: N) -> impl Iterator<Item = &str> {
+    pub fn get_all<'a, N: AsHeaderName<'a>>(
+        &'a self,
+        name: N,
+    ) -> impl Iterator<Item = &'a str> + 'a {
+        let key = name.into_key();
         self.0
             .iter()
-            .filter(move |h| name.is_name_of(&h.name))
+            .filter(move |h| key.is(&h.name))
             .map(|h| &*h.value)
     }
 
-    pub(crate) fn get_all_shared<N: AsHeaderName>(
-        &self,
+    pub(crate) fn get_all_shared<'a, N: AsHeaderName<'a>>(
+        &'a self,
         name: N,
-    ) -> impl Iterator<Item = &ByteString> {
+    ) -> impl Iterator<Item = &'a ByteString> + 'a {
+        let key = name.into_key();
         self.0
             .iter()
-            .filter(move |h| name.is_name_of(&h.name))
+            .filter(move |h| key.is(&h.name))
             .map(|h| &h.value)
     }
 
     /// True when at least one `name` header is present.
-    pub fn contains(&self, name: impl AsHeaderName) -> bool {
-        self.0.iter().any(|h| name.is_name_of(&h.name))
+    pub fn contains<'a>(&self, name: impl AsHeaderName<'a>) -> bool {
+        let key = name.into_key();
+        self.0.iter().any(|h| key.is(&h.name))
     }
 
     /// Append a header line.
@@ -251,9 +286,10 @@ impl Headers {
     }
 
     /// Remove every `name` line; returns how many were removed.
-    pub fn remove(&mut self, name: impl AsHeaderName) -> usize {
+    pub fn remove<'a>(&mut self, name: impl AsHeaderName<'a>) -> usize {
+        let key = name.into_key();
         let before = self.0.len();
-        self.0.retain(|h| !name.is_name_of(&h.name));
+        self.0.retain(|h| !key.is(&h.name));
         before - self.0.len()
     }
 
