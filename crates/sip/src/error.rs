@@ -98,6 +98,7 @@ impl ParseError {
 
     /// The error response (`400 <reason>`, or 505/513, see [`ParseError::status`]) for a malformed
     /// but answerable request, copying Via/From/To/Call-ID/CSeq as RFC 3261 §8.2.6 asks.
+    /// RFC 3261 §8.2.6.2 wants a To tag on it: `err.bad_request().map(|r| r.with_to_tag(&tag))`.
     pub fn bad_request(&self) -> Option<Response> {
         let headers = self.answerable.as_deref()?;
         Some(Response::answering(
