@@ -180,11 +180,13 @@ pub(crate) fn parse_message(buf: Bytes, framing: Framing) -> Result<Message, Par
             push_header(&mut headers, &head, p)?;
         }
         let Some(colon) = memchr::memchr(b':', line.as_bytes()) else {
-            return Err(header_err("missing colon", start + line_off));
+            return Err(header_err("missing colon", start + line_off)
+                .with_answerable(answerable_so_far(&start_line, &headers)));
         };
         let name = line[..colon].trim_end_matches([' ', '\t']);
         if !is_token(name) {
-            return Err(header_err("bad header name", start + line_off));
+            return Err(header_err("bad header name", start + line_off)
+                .with_answerable(answerable_so_far(&start_line, &headers)));
         }
         if headers.len() >= MAX_HEADERS {
             return Err(ParseError::new(ErrorKind::TooManyHeaders, start + line_off));
@@ -342,6 +344,24 @@ pub(crate) fn parse_message(buf: Bytes, framing: Framing) -> Result<Message, Par
         // Not reachable: a start line is either a request or a response.
         _ => return Err(ParseError::new(ErrorKind::StatusLine("unreadable"), start)),
     })
+}
+
+/// For a bad header line: the headers read before it, when they already make the request
+/// answerable (a device's junk line after Via/From/To/Call-ID/CSeq still gets its 400).
+fn answerable_so_far(start_line: &StartLine, headers: &Headers) -> Option<Headers> {
+    let StartLine::Request { method, .. } = start_line else {
+        return None;
+    };
+    let complete = [
+        HeaderName::Via,
+        HeaderName::From,
+        HeaderName::To,
+        HeaderName::CallId,
+        HeaderName::CSeq,
+    ]
+    .iter()
+    .all(|n| headers.contains(n));
+    (*method != Method::Ack && complete).then(|| headers.clone())
 }
 
 fn header_err(why: &'static str, offset: usize) -> ParseError {
@@ -614,6 +634,24 @@ Content-Length: 0\r\n\r\n";
         let r = req(parse(m).unwrap());
         assert_eq!(r.method, Method::Other("NEWMETHOD".into()));
         assert_eq!(r.headers.get("x-gb-ver"), Some("3.0"));
+    }
+
+    #[test]
+    fn junk_header_line_after_the_essentials_is_answered_with_400() {
+        let e = parse(
+            b"REGISTER sip:34020000002000000001@3402000000 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bK7\r\n\
+From: <sip:34020000001320000001@3402000000>;tag=1\r\nTo: <sip:34020000001320000001@3402000000>\r\n\
+Call-ID: c1\r\nCSeq: 1 REGISTER\r\ngarbage line\r\nContent-Length: 0\r\n\r\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::HeaderLine("missing colon"));
+        let resp = e.bad_request().expect("answerable");
+        assert_eq!(resp.status.code(), 400);
+        assert_eq!(resp.headers.call_id().unwrap(), "c1");
+        // Before the essentials were read there is nothing to answer with.
+        let e = parse(b"REGISTER sip:a@b SIP/2.0\r\ngarbage\r\nVia: SIP/2.0/UDP h\r\n\r\n")
+            .unwrap_err();
+        assert!(e.bad_request().is_none());
     }
 
     #[test]
