@@ -2,6 +2,7 @@
 //! `oneshot`, the application serves it on `http.listen`.
 
 pub mod error;
+pub mod live;
 
 use std::time::Instant;
 

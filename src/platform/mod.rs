@@ -11,6 +11,7 @@ pub fn unix_ms() -> i64 {
 }
 
 pub mod endpoint;
+pub mod media;
 pub mod registry;
 
 static LOCAL_OFFSET: std::sync::OnceLock<time::UtcOffset> = std::sync::OnceLock::new();

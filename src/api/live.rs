@@ -1,0 +1,255 @@
+//! Live media endpoints over a session's [`Hub`]: fragmented MP4 over chunked HTTP, fMP4
+//! over WebSocket (one binary message per fragment, init segment first) and HLS with fMP4
+//! segments. Mount with `router.merge(live::routes(lookup))`; `lookup` maps a live session
+//! id to its hub.
+//!
+//! - `GET /live/{id}.mp4`: init segment, then fragments from the last key frame on. A
+//!   change of parameter sets ends the response (a progressive MP4 cannot change them);
+//!   players reconnect.
+//! - `GET /live/{id}/ws`: the same as WebSocket binary messages; a new init segment is sent
+//!   when parameter sets change (re-create the `SourceBuffer`).
+//! - `GET /live/{id}/index.m3u8`, `/live/{id}/init.mp4`, `/live/{id}/init-{v}.mp4`,
+//!   `/live/{id}/seg-{n}.m4s`: HLS, segments of about 1 s cut at key frames.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+use super::ApiError;
+use crate::platform::media::{Hub, HubItem, InitSegment, Viewer, ViewerEnd};
+
+/// How long a new viewer waits for the stream's first init segment.
+const FIRST_INIT_WAIT: Duration = Duration::from_secs(10);
+/// How long the first playlist request waits for the first segment (about one GOP).
+const PLAYLIST_WAIT: Duration = Duration::from_secs(10);
+/// Largest message a WebSocket client may send us (it has nothing to say).
+const MAX_WS_INCOMING: usize = 4096;
+
+/// Finds the hub of a live session. The application's state implements it; so does any
+/// `Fn(&str) -> Option<Hub>`.
+pub trait LiveLookup: Clone + Send + Sync + 'static {
+    fn hub(&self, session_id: &str) -> Option<Hub>;
+}
+
+impl<F> LiveLookup for F
+where
+    F: Fn(&str) -> Option<Hub> + Clone + Send + Sync + 'static,
+{
+    fn hub(&self, session_id: &str) -> Option<Hub> {
+        self(session_id)
+    }
+}
+
+/// The `/live/...` routes (no fallback, so it merges into a router that has one).
+pub fn routes<L: LiveLookup>(lookup: L) -> Router {
+    Router::new()
+        .route("/live/{session}", get(mp4::<L>))
+        .route("/live/{session}/ws", get(websocket::<L>))
+        .route("/live/{session}/index.m3u8", get(playlist::<L>))
+        .route("/live/{session}/{file}", get(hls_file::<L>))
+        .with_state(lookup)
+}
+
+fn find(lookup: &impl LiveLookup, session: &str) -> Result<Hub, ApiError> {
+    lookup
+        .hub(session)
+        .filter(|h| !h.is_closed())
+        .ok_or_else(|| ApiError::NotFound(format!("live session {session} not found")))
+}
+
+/// Waits for the viewer's first item, which is always the init segment.
+async fn first_init(viewer: &mut Viewer) -> Result<InitSegment, ApiError> {
+    match tokio::time::timeout(FIRST_INIT_WAIT, viewer.next()).await {
+        Ok(Ok(HubItem::Init(init))) => Ok(init),
+        Ok(Ok(HubItem::Fragment(_))) => Err(ApiError::Internal(
+            "live viewer got a fragment before the init segment".into(),
+        )),
+        Ok(Err(_)) => Err(ApiError::NotFound("live session ended".into())),
+        Err(_) => Err(ApiError::Unavailable(
+            "the live session has no video yet".into(),
+        )),
+    }
+}
+
+async fn mp4<L: LiveLookup>(
+    State(lookup): State<L>,
+    Path(file): Path<String>,
+) -> Result<Response, ApiError> {
+    let session = file
+        .strip_suffix(".mp4")
+        .ok_or_else(|| ApiError::NotFound("no such route".into()))?;
+    let mut viewer = find(&lookup, session)?.subscribe();
+    let init = first_init(&mut viewer).await?;
+    let fragments = futures_util::stream::unfold(viewer, |mut v| async move {
+        match v.next().await {
+            Ok(HubItem::Fragment(f)) => Some((Ok::<Bytes, Infallible>(f.data), v)),
+            // New parameter sets or the end of the stream end the response.
+            Ok(HubItem::Init(_)) | Err(_) => None,
+        }
+    });
+    let body = futures_util::stream::once(async move { Ok(init.data) }).chain(fragments);
+    Ok((
+        [(CONTENT_TYPE, "video/mp4"), (CACHE_CONTROL, "no-store")],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+async fn websocket<L: LiveLookup>(
+    State(lookup): State<L>,
+    Path(session): Path<String>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    // Subscribed before the upgrade so the viewer starts at the GOP cached now.
+    let viewer = find(&lookup, &session)?.subscribe();
+    Ok(upgrade
+        .max_message_size(MAX_WS_INCOMING)
+        .on_upgrade(move |socket| serve_websocket(socket, viewer)))
+}
+
+async fn serve_websocket(mut socket: WebSocket, mut viewer: Viewer) {
+    let end = loop {
+        tokio::select! {
+            item = viewer.next() => {
+                let data = match item {
+                    Ok(HubItem::Init(i)) => i.data,
+                    Ok(HubItem::Fragment(f)) => f.data,
+                    Err(end) => break end,
+                };
+                // A slow client holds this send; meanwhile its viewer falls behind and skips.
+                if socket.send(Message::Binary(data)).await.is_err() {
+                    return;
+                }
+            }
+            msg = socket.recv() => match msg {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    };
+    let frame = match end {
+        ViewerEnd::Closed => CloseFrame {
+            code: 1000,
+            reason: "live stream ended".into(),
+        },
+        ViewerEnd::TooSlow => CloseFrame {
+            code: 1013,
+            reason: "connection too slow for the stream".into(),
+        },
+    };
+    let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
+async fn playlist<L: LiveLookup>(
+    State(lookup): State<L>,
+    Path(session): Path<String>,
+) -> Result<Response, ApiError> {
+    let hls = find(&lookup, &session)?.hls();
+    let text = hls
+        .playlist(PLAYLIST_WAIT)
+        .await
+        .ok_or_else(|| ApiError::Unavailable("no HLS segment yet".into()))?;
+    Ok((
+        [
+            (CONTENT_TYPE, "application/vnd.apple.mpegurl"),
+            (CACHE_CONTROL, "no-cache"),
+        ],
+        text,
+    )
+        .into_response())
+}
+
+/// What an HLS file name asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum HlsFile {
+    Init(Option<u32>),
+    Segment(u64),
+}
+
+fn parse_hls_file(name: &str) -> Option<HlsFile> {
+    if name == "init.mp4" {
+        return Some(HlsFile::Init(None));
+    }
+    if let Some(v) = name
+        .strip_prefix("init-")
+        .and_then(|r| r.strip_suffix(".mp4"))
+    {
+        return v.parse().ok().map(|v| HlsFile::Init(Some(v)));
+    }
+    let n = name.strip_prefix("seg-")?.strip_suffix(".m4s")?;
+    n.parse().ok().map(HlsFile::Segment)
+}
+
+async fn hls_file<L: LiveLookup>(
+    State(lookup): State<L>,
+    Path((session, file)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let hub = find(&lookup, &session)?;
+    let what =
+        parse_hls_file(&file).ok_or_else(|| ApiError::NotFound(format!("no such file {file}")))?;
+    let data = match (what, hub.running_hls()) {
+        (HlsFile::Init(v), Some(hls)) => hls.init(v),
+        (HlsFile::Init(None), None) => hub.init().map(|i| i.data),
+        (HlsFile::Segment(n), Some(hls)) => hls.segment(n),
+        _ => None,
+    }
+    .ok_or_else(|| ApiError::NotFound(format!("{file} is not (or no longer) available")))?;
+    Ok((
+        [(CONTENT_TYPE, "video/mp4"), (CACHE_CONTROL, "max-age=60")],
+        data,
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    #[test]
+    fn hls_file_names() {
+        assert_eq!(parse_hls_file("init.mp4"), Some(HlsFile::Init(None)));
+        assert_eq!(parse_hls_file("init-3.mp4"), Some(HlsFile::Init(Some(3))));
+        assert_eq!(parse_hls_file("seg-42.m4s"), Some(HlsFile::Segment(42)));
+        for bad in [
+            "seg-.m4s",
+            "seg-1.mp4",
+            "init-x.mp4",
+            "../seg-1.m4s",
+            "index.m3u8",
+        ] {
+            assert_eq!(parse_hls_file(bad), None, "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_session_is_a_json_404() {
+        let app = routes(|_: &str| None::<Hub>);
+        for uri in [
+            "/live/nope.mp4",
+            "/live/nope/index.m3u8",
+            "/live/nope/seg-1.m4s",
+            "/live/nope/init.mp4",
+        ] {
+            let r = app
+                .clone()
+                .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::NOT_FOUND, "{uri}");
+            let body = axum::body::to_bytes(r.into_body(), 4096).await.unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(v["error"]["code"], "not_found", "{uri}");
+        }
+    }
+}

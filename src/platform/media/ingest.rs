@@ -1,0 +1,514 @@
+//! RTP ingest of one live session: one tokio task owns the socket (UDP, TCP passive or TCP
+//! active with RFC 4571 framing) and the stream [`Pipeline`], publishes to the [`Hub`],
+//! reports "first key frame ready" and ends after `rtp_timeout` without RTP.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use serde::Serialize;
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use vigil_media::rtp::Rfc4571Deframer;
+
+use super::hub::Hub;
+use super::pipeline::{Pipeline, REORDER_DELAY, StreamStats};
+use super::ports::RtpPort;
+
+/// Largest datagram read; RTP over UDP is far smaller, but nothing is cut short.
+const MAX_DATAGRAM: usize = 65_536;
+/// Datagrams are copied into chunks of this size and handed on as `Bytes` slices of them:
+/// one allocation per ~45 packets instead of one per packet.
+const CHUNK: usize = 64 * 1024;
+/// Datagrams read per wake-up before yielding to the runtime.
+const BATCH: usize = 64;
+/// How often a TCP active session retries connecting to the device.
+const CONNECT_RETRY: Duration = Duration::from_millis(300);
+
+/// How RTP reaches us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum IngestTransport {
+    /// RTP over UDP to our port.
+    Udp,
+    /// We listen on our port; the device connects (`a=setup:passive` in our offer).
+    TcpPassive,
+    /// We connect to the device's address from its SDP answer (`a=setup:active` offer).
+    TcpActive { remote: SocketAddr },
+}
+
+/// What [`IngestSession::start`] needs.
+#[derive(Debug)]
+pub struct IngestConfig {
+    pub transport: IngestTransport,
+    /// From [`super::RtpPorts::allocate`]; freed when the session ends.
+    pub port: RtpPort,
+    /// The SSRC of the SDP `y=` line. A different one is played anyway (and counted).
+    pub expected_ssrc: Option<u32>,
+    /// `media.rtp_timeout`: no RTP for this long ends the session. TCP sessions also end
+    /// when the device has not connected (or could not be reached) within it.
+    pub rtp_timeout: Duration,
+}
+
+impl IngestConfig {
+    pub fn new(transport: IngestTransport, port: RtpPort, rtp_timeout: Duration) -> Self {
+        Self {
+            transport,
+            port,
+            expected_ssrc: None,
+            rtp_timeout,
+        }
+    }
+
+    pub fn expected_ssrc(mut self, ssrc: u32) -> Self {
+        self.expected_ssrc = Some(ssrc);
+        self
+    }
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(rename_all = "snake_case", tag = "reason", content = "detail")]
+pub enum EndReason {
+    #[error("stopped")]
+    Stopped,
+    #[error("no RTP for {0:?}")]
+    RtpTimeout(Duration),
+    #[error("the device closed the TCP connection")]
+    PeerClosed,
+    #[error("could not connect to the device: {0}")]
+    ConnectFailed(String),
+    #[error("socket error: {0}")]
+    Io(String),
+}
+
+/// Where a session is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    Waiting,
+    Playing,
+    Ended(EndReason),
+}
+
+/// A snapshot of a session's state for the API and metrics.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IngestStats {
+    pub transport: IngestTransport,
+    pub local_port: u16,
+    /// The device's address, once it sent something (or we connected).
+    pub remote: Option<SocketAddr>,
+    /// Unix milliseconds.
+    pub started_at_ms: i64,
+    pub last_packet_at_ms: Option<i64>,
+    #[serde(flatten)]
+    pub stream: StreamStats,
+}
+
+/// The session's state shared with its handle; written once per frame or second.
+#[derive(Debug)]
+struct Shared {
+    stats: Mutex<IngestStats>,
+}
+
+/// Namespace for starting sessions.
+#[derive(Debug)]
+pub struct IngestSession;
+
+impl IngestSession {
+    /// Binds (UDP) or listens (TCP passive) on the config's port and starts the session
+    /// task. TCP active connects inside the task, retrying until `rtp_timeout`.
+    /// When the session ends the hub is closed and the port freed.
+    pub async fn start(cfg: IngestConfig, hub: Hub) -> io::Result<IngestHandle> {
+        let IngestConfig {
+            transport,
+            mut port,
+            expected_ssrc,
+            rtp_timeout,
+        } = cfg;
+        let socket = match transport {
+            IngestTransport::Udp => {
+                let s = port
+                    .take_udp()
+                    .ok_or_else(|| io::Error::other("RTP port's UDP socket already used"))?;
+                drop(port.take_tcp());
+                Socket::Udp(UdpSocket::from_std(s)?)
+            }
+            IngestTransport::TcpPassive => {
+                let l = port
+                    .take_tcp()
+                    .ok_or_else(|| io::Error::other("RTP port's TCP listener already used"))?;
+                drop(port.take_udp());
+                Socket::Listen(TcpListener::from_std(l)?)
+            }
+            IngestTransport::TcpActive { remote } => {
+                drop(port.take_udp());
+                drop(port.take_tcp());
+                Socket::Connect(remote)
+            }
+        };
+        let started_at_ms = crate::platform::unix_ms();
+        let shared = Arc::new(Shared {
+            stats: Mutex::new(IngestStats {
+                transport,
+                local_port: port.port(),
+                remote: None,
+                started_at_ms,
+                last_packet_at_ms: None,
+                stream: StreamStats::default(),
+            }),
+        });
+        let (phase_tx, phase) = watch::channel(Phase::Waiting);
+        let stop = CancellationToken::new();
+        let reorder_delay = match transport {
+            IngestTransport::Udp => REORDER_DELAY,
+            _ => Duration::ZERO,
+        };
+        let driver = Driver {
+            pipeline: Pipeline::new(hub.clone(), expected_ssrc, reorder_delay),
+            shared: shared.clone(),
+            phase: phase_tx,
+            stop: stop.clone(),
+            rtp_timeout,
+            started: Instant::now(),
+            started_at_ms,
+            last_packet: None,
+            last_publish: Instant::now(),
+        };
+        tracing::info!(
+            port = port.port(),
+            ?transport,
+            ?expected_ssrc,
+            "RTP ingest started"
+        );
+        tokio::spawn(driver.run(socket, port));
+        Ok(IngestHandle {
+            shared,
+            phase,
+            stop,
+            hub,
+        })
+    }
+}
+
+/// The owner's handle of a running session. Dropping it stops the session.
+#[derive(Debug)]
+pub struct IngestHandle {
+    shared: Arc<Shared>,
+    phase: watch::Receiver<Phase>,
+    stop: CancellationToken,
+    hub: Hub,
+}
+
+impl IngestHandle {
+    /// Counters and stream facts (updated about once a second and at key events).
+    pub fn stats(&self) -> IngestStats {
+        self.shared
+            .stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// Resolves when the first key frame is in the hub (viewers see a picture at once), or
+    /// with the reason if the session ended first.
+    pub fn first_keyframe(&self) -> impl Future<Output = Result<(), EndReason>> + Send + 'static {
+        let mut rx = self.phase.clone();
+        async move {
+            let r = rx.wait_for(|p| *p != Phase::Waiting).await;
+            match r.as_deref() {
+                Ok(Phase::Playing) => Ok(()),
+                Ok(Phase::Ended(e)) => Err(e.clone()),
+                _ => Err(EndReason::Stopped),
+            }
+        }
+    }
+
+    /// Resolves when the session ended, with why.
+    pub fn ended(&self) -> impl Future<Output = EndReason> + Send + 'static {
+        let mut rx = self.phase.clone();
+        async move {
+            let r = rx.wait_for(|p| matches!(p, Phase::Ended(_))).await;
+            match r.as_deref() {
+                Ok(Phase::Ended(e)) => e.clone(),
+                _ => EndReason::Stopped,
+            }
+        }
+    }
+
+    pub fn is_ended(&self) -> bool {
+        matches!(*self.phase.borrow(), Phase::Ended(_))
+    }
+
+    /// Ends the session (the hub closes, the port is freed); `ended()` gives `Stopped`.
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+}
+
+impl Drop for IngestHandle {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+enum Socket {
+    Udp(UdpSocket),
+    Listen(TcpListener),
+    Connect(SocketAddr),
+}
+
+/// The session task's state.
+struct Driver {
+    pipeline: Pipeline,
+    shared: Arc<Shared>,
+    phase: watch::Sender<Phase>,
+    stop: CancellationToken,
+    rtp_timeout: Duration,
+    started: Instant,
+    started_at_ms: i64,
+    last_packet: Option<Instant>,
+    last_publish: Instant,
+}
+
+impl Driver {
+    async fn run(mut self, socket: Socket, port: RtpPort) {
+        let reason = match socket {
+            Socket::Udp(s) => self.run_udp(s).await,
+            Socket::Listen(l) => match self.accept(l).await {
+                Ok(stream) => self.run_tcp(stream).await,
+                Err(reason) => reason,
+            },
+            Socket::Connect(remote) => match self.connect(remote).await {
+                Ok(stream) => self.run_tcp(stream).await,
+                Err(reason) => reason,
+            },
+        };
+        self.pipeline.finish();
+        self.publish_stats();
+        let s = self.pipeline.stats();
+        tracing::info!(
+            port = port.port(),
+            %reason,
+            received = s.packets_received,
+            lost = s.packets_lost,
+            frames = s.frames,
+            "RTP ingest ended"
+        );
+        drop(port);
+        self.phase.send_replace(Phase::Ended(reason));
+    }
+
+    /// When the session times out without RTP.
+    fn timeout_at(&self) -> Instant {
+        self.last_packet.unwrap_or(self.started) + self.rtp_timeout
+    }
+
+    /// Handles one packet. Cheap: no clock calls or locks beyond the pipeline's, except
+    /// once a second for the stats snapshot.
+    fn packet(&mut self, now: Instant, datagram: Bytes) {
+        self.last_packet = Some(now);
+        let progress = self.pipeline.push(now.into_std(), datagram);
+        if progress.first_key_frame {
+            self.publish_stats();
+            self.phase.send_replace(Phase::Playing);
+        } else if now.duration_since(self.last_publish) >= Duration::from_secs(1) {
+            self.publish_stats();
+        }
+    }
+
+    fn publish_stats(&mut self) {
+        self.last_publish = Instant::now();
+        let last_packet_at_ms = self
+            .last_packet
+            .map(|t| self.started_at_ms + t.duration_since(self.started).as_millis() as i64);
+        let mut s = self.shared.stats.lock().unwrap_or_else(|e| e.into_inner());
+        s.stream = self.pipeline.stats();
+        s.last_packet_at_ms = last_packet_at_ms;
+    }
+
+    fn set_remote(&self, remote: SocketAddr) {
+        let mut s = self.shared.stats.lock().unwrap_or_else(|e| e.into_inner());
+        s.remote = Some(remote);
+    }
+
+    /// The next time the loop must wake without input: the RTP timeout or a reorder gap.
+    fn wake_at(&self) -> Instant {
+        let timeout = self.timeout_at();
+        match self.pipeline.next_deadline() {
+            Some(d) => timeout.min(Instant::from_std(d)),
+            None => timeout,
+        }
+    }
+
+    /// The timer fired: a gap may have timed out, or the stream stalled.
+    fn on_wake(&mut self) -> Option<EndReason> {
+        let now = Instant::now();
+        if now >= self.timeout_at() {
+            return Some(EndReason::RtpTimeout(self.rtp_timeout));
+        }
+        let progress = self.pipeline.on_timer(now.into_std());
+        if progress.first_key_frame {
+            self.phase.send_replace(Phase::Playing);
+        }
+        None
+    }
+
+    async fn run_udp(&mut self, sock: UdpSocket) -> EndReason {
+        let mut scratch = vec![0u8; MAX_DATAGRAM];
+        let mut chunk = BytesMut::with_capacity(CHUNK);
+        let mut remote = None;
+        let timer = tokio::time::sleep_until(self.wake_at());
+        tokio::pin!(timer);
+        let mut armed = self.wake_at();
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.stop.cancelled() => return EndReason::Stopped,
+                r = sock.recv_from(&mut scratch) => {
+                    let (n, from) = match r {
+                        Ok(x) => x,
+                        // ICMP errors of earlier sends surface here on some systems.
+                        Err(e) if is_transient(&e) => continue,
+                        Err(e) => return EndReason::Io(e.to_string()),
+                    };
+                    let now = Instant::now();
+                    if remote != Some(from) {
+                        remote = Some(from);
+                        self.set_remote(from);
+                    }
+                    self.packet(now, copy_into(&mut chunk, &scratch[..n]));
+                    // Drain what else is queued without going back to the runtime.
+                    for _ in 1..BATCH {
+                        match sock.try_recv_from(&mut scratch) {
+                            Ok((n, _)) => self.packet(now, copy_into(&mut chunk, &scratch[..n])),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                _ = &mut timer => {
+                    if let Some(reason) = self.on_wake() {
+                        return reason;
+                    }
+                }
+            }
+            // Re-arming a timer per packet is costly; the RTP timeout is re-checked only when
+            // the timer fires, so it only moves for an earlier reorder deadline or after firing.
+            let want = self.wake_at();
+            if want < armed || timer.is_elapsed() {
+                armed = want;
+                timer.as_mut().reset(want);
+            }
+        }
+    }
+
+    async fn accept(&mut self, listener: TcpListener) -> Result<TcpStream, EndReason> {
+        tokio::select! {
+            _ = self.stop.cancelled() => Err(EndReason::Stopped),
+            _ = tokio::time::sleep_until(self.timeout_at()) => Err(EndReason::RtpTimeout(self.rtp_timeout)),
+            r = listener.accept() => match r {
+                Ok((stream, remote)) => {
+                    self.set_remote(remote);
+                    let _ = stream.set_nodelay(true);
+                    Ok(stream)
+                }
+                Err(e) => Err(EndReason::Io(e.to_string())),
+            },
+        }
+    }
+
+    async fn connect(&mut self, remote: SocketAddr) -> Result<TcpStream, EndReason> {
+        let mut last_error = String::from("timed out");
+        loop {
+            let attempt = tokio::time::timeout_at(self.timeout_at(), TcpStream::connect(remote));
+            tokio::select! {
+                _ = self.stop.cancelled() => return Err(EndReason::Stopped),
+                r = attempt => match r {
+                    Ok(Ok(stream)) => {
+                        self.set_remote(remote);
+                        let _ = stream.set_nodelay(true);
+                        return Ok(stream);
+                    }
+                    Ok(Err(e)) => last_error = e.to_string(),
+                    Err(_) => return Err(EndReason::ConnectFailed(last_error)),
+                },
+            }
+            // The device may open its listener only after answering the INVITE.
+            if Instant::now() + CONNECT_RETRY >= self.timeout_at() {
+                return Err(EndReason::ConnectFailed(last_error));
+            }
+            tokio::select! {
+                _ = self.stop.cancelled() => return Err(EndReason::Stopped),
+                _ = tokio::time::sleep(CONNECT_RETRY) => {}
+            }
+        }
+    }
+
+    async fn run_tcp(&mut self, mut stream: TcpStream) -> EndReason {
+        let mut scratch = vec![0u8; MAX_DATAGRAM];
+        let mut deframer = Rfc4571Deframer::new();
+        let timer = tokio::time::sleep_until(self.wake_at());
+        tokio::pin!(timer);
+        let mut armed = self.wake_at();
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.stop.cancelled() => return EndReason::Stopped,
+                r = stream.read(&mut scratch) => {
+                    let n = match r {
+                        Ok(0) => return EndReason::PeerClosed,
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return EndReason::PeerClosed,
+                        Err(e) => return EndReason::Io(e.to_string()),
+                    };
+                    let now = Instant::now();
+                    // Bounded: at most one partial 64 KiB frame stays buffered.
+                    deframer.push(&scratch[..n]);
+                    while let Some(packet) = deframer.pull() {
+                        self.packet(now, packet);
+                    }
+                }
+                _ = &mut timer => {
+                    if let Some(reason) = self.on_wake() {
+                        return reason;
+                    }
+                }
+            }
+            let want = self.wake_at();
+            if want < armed || timer.is_elapsed() {
+                armed = want;
+                timer.as_mut().reset(want);
+            }
+        }
+    }
+}
+
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    )
+}
+
+/// Copies a datagram into the shared chunk and returns it as its own `Bytes`.
+fn copy_into(chunk: &mut BytesMut, data: &[u8]) -> Bytes {
+    if chunk.capacity() < data.len() {
+        // The old chunk lives on while packets that point into it do.
+        *chunk = BytesMut::with_capacity(CHUNK.max(data.len()));
+    }
+    chunk.extend_from_slice(data);
+    chunk.split().freeze()
+}

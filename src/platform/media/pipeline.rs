@@ -1,0 +1,438 @@
+//! One stream's media path without I/O: RTP datagrams in (with their arrival time), fMP4
+//! init segments and fragments out to the hub. RTP → SSRC check → reorder buffer (loss
+//! accounting) → PS demux or RFC 6184 depacketizer → parameter sets → fragmenter → hub.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde::Serialize;
+use vigil_media::VideoCodec;
+use vigil_media::codec::ParameterSetTracker;
+use vigil_media::fmp4::{Fragmenter, VideoFrame, init_segment};
+use vigil_media::ps::{EsKind, PsDemuxer};
+use vigil_media::rtp::{H264Depacketizer, ReorderBuffer, ReorderOutput, RtpPacket, RtpStats};
+
+use super::hub::{Hub, MediaInfo};
+
+/// Payload type GB/T 28181 uses for MPEG-PS.
+pub const PT_PS: u8 = 96;
+/// Payload type for raw H.264 (RFC 6184).
+pub const PT_H264: u8 = 98;
+/// Reorder window in packets and the longest wait for a missing UDP packet.
+const REORDER_SLOTS: usize = 128;
+pub const REORDER_DELAY: Duration = Duration::from_millis(50);
+
+/// How the RTP payload is carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Payload {
+    /// MPEG-2 program stream (PT 96).
+    Ps,
+    /// RFC 6184 H.264 (PT 98).
+    H264,
+}
+
+/// Counters and what the stream is; a snapshot, see `IngestHandle::stats`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StreamStats {
+    pub payload: Option<Payload>,
+    /// `H264` or `H265`, once a video frame was seen.
+    pub codec: Option<String>,
+    /// MSE codec string, once parameter sets were seen.
+    pub codec_string: Option<String>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// Frames per second over the last second.
+    pub fps: Option<f64>,
+    /// Bits per second of RTP (headers included) over the last second.
+    pub bitrate_bps: u64,
+    pub ssrc: Option<u32>,
+    pub packets_received: u64,
+    pub packets_lost: u64,
+    pub packets_reordered: u64,
+    pub packets_duplicate: u64,
+    /// Datagrams that are not RTP, or carry an undecidable payload.
+    pub packets_invalid: u64,
+    /// Packets whose SSRC is not the expected one (still played).
+    pub packets_unexpected_ssrc: u64,
+    /// Packets of another SSRC than the one being played (dropped).
+    pub packets_other_ssrc: u64,
+    pub bytes_received: u64,
+    pub frames: u64,
+    pub key_frames: u64,
+    /// Frames dropped before the first key frame or for lack of parameter sets.
+    pub frames_skipped: u64,
+    pub fragments: u64,
+    pub demux_errors: u64,
+}
+
+enum Depacketizer {
+    Undecided,
+    Ps(Box<PsDemuxer>),
+    H264(H264Depacketizer),
+}
+
+impl std::fmt::Debug for Depacketizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Depacketizer::Undecided => "Undecided",
+            Depacketizer::Ps(_) => "Ps",
+            Depacketizer::H264(_) => "H264",
+        })
+    }
+}
+
+/// What the depacketizer handed out.
+enum Out {
+    Frame(VideoCodec, i64, i64, Bytes),
+    /// A video frame of a codec that could not be told.
+    Unknown,
+    Error,
+}
+
+/// What a push changed that the driver acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Progress {
+    /// The first key frame went to the hub: there is something to show.
+    pub first_key_frame: bool,
+}
+
+/// The sans-IO stream pipeline.
+#[derive(Debug)]
+pub struct Pipeline {
+    hub: Hub,
+    expected_ssrc: Option<u32>,
+    /// SSRC being played.
+    ssrc: Option<u32>,
+    warned_ssrc: bool,
+    reorder: ReorderBuffer,
+    reorder_delay: Duration,
+    depacketizer: Depacketizer,
+    params: Option<ParameterSetTracker>,
+    fragmenter: Option<Fragmenter>,
+    /// A key frame reached the fragmenter (frames before it are skipped).
+    started: bool,
+    published_key: bool,
+    reported_key: bool,
+    /// Reorder counters of earlier senders (SSRC switches).
+    earlier: RtpStats,
+    stats: StreamStats,
+    window_start: Option<Instant>,
+    window_bytes: u64,
+    window_frames: u64,
+}
+
+impl Pipeline {
+    /// `reorder_delay`: how long to wait for a missing packet (zero for TCP, which does not
+    /// reorder).
+    pub fn new(hub: Hub, expected_ssrc: Option<u32>, reorder_delay: Duration) -> Self {
+        Self {
+            hub,
+            expected_ssrc,
+            ssrc: None,
+            warned_ssrc: false,
+            reorder: ReorderBuffer::new(REORDER_SLOTS, reorder_delay),
+            reorder_delay,
+            depacketizer: Depacketizer::Undecided,
+            params: None,
+            fragmenter: None,
+            started: false,
+            published_key: false,
+            reported_key: false,
+            earlier: RtpStats::default(),
+            stats: StreamStats::default(),
+            window_start: None,
+            window_bytes: 0,
+            window_frames: 0,
+        }
+    }
+
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> StreamStats {
+        let (r, e) = (self.reorder.stats(), self.earlier);
+        let mut s = self.stats.clone();
+        s.packets_received = r.received + e.received;
+        s.packets_lost = r.lost + e.lost;
+        s.packets_reordered = r.reordered + e.reordered;
+        s.packets_duplicate = r.duplicates + r.late + e.duplicates + e.late;
+        s
+    }
+
+    /// Feeds one datagram (one RFC 4571 frame over TCP) that arrived at `now`.
+    pub fn push(&mut self, now: Instant, datagram: Bytes) -> Progress {
+        let len = datagram.len() as u64;
+        self.stats.bytes_received += len;
+        self.window_bytes += len;
+        self.roll_window(now);
+        let packet = match RtpPacket::parse(datagram) {
+            Ok(p) => p,
+            Err(_) => {
+                self.stats.packets_invalid += 1;
+                return Progress::default();
+            }
+        };
+        if !self.accept_ssrc(packet.header.ssrc) {
+            return Progress::default();
+        }
+        self.reorder.push(now, packet);
+        self.drain(now)
+    }
+
+    /// When [`Pipeline::on_timer`] has work (a reorder gap timing out).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.reorder.next_deadline()
+    }
+
+    pub fn on_timer(&mut self, now: Instant) -> Progress {
+        self.roll_window(now);
+        self.drain(now)
+    }
+
+    /// End of stream: the held-back last frame goes out and the hub closes.
+    pub fn finish(&mut self) {
+        if let Some(f) = &mut self.fragmenter {
+            f.flush();
+        }
+        self.publish_fragments();
+        self.hub.close();
+    }
+
+    /// Plays the expected SSRC; otherwise locks onto the first one seen (devices often
+    /// ignore `y=`), switching to the expected one if it shows up later.
+    fn accept_ssrc(&mut self, ssrc: u32) -> bool {
+        match self.ssrc {
+            Some(s) if s == ssrc => {}
+            None => {
+                self.ssrc = Some(ssrc);
+                self.stats.ssrc = Some(ssrc);
+            }
+            Some(_) if Some(ssrc) == self.expected_ssrc => {
+                tracing::warn!(ssrc, "expected SSRC appeared; switching to it");
+                self.ssrc = Some(ssrc);
+                self.stats.ssrc = Some(ssrc);
+                self.restart();
+            }
+            Some(_) => {
+                self.stats.packets_other_ssrc += 1;
+                return false;
+            }
+        }
+        if self.expected_ssrc.is_some_and(|e| e != ssrc) {
+            self.stats.packets_unexpected_ssrc += 1;
+            if !self.warned_ssrc {
+                self.warned_ssrc = true;
+                tracing::warn!(
+                    ssrc,
+                    expected = self.expected_ssrc,
+                    "RTP SSRC differs from the SDP y= line; playing it anyway"
+                );
+            }
+        }
+        true
+    }
+
+    /// A new sender: sequence numbers and PS state start over.
+    fn restart(&mut self) {
+        let old = std::mem::replace(
+            &mut self.reorder,
+            ReorderBuffer::new(REORDER_SLOTS, self.reorder_delay),
+        );
+        let o = old.stats();
+        let e = &mut self.earlier;
+        e.received += o.received;
+        e.lost += o.lost;
+        e.reordered += o.reordered;
+        e.duplicates += o.duplicates;
+        e.late += o.late;
+        self.depacketizer = Depacketizer::Undecided;
+        self.started = false;
+    }
+
+    fn drain(&mut self, now: Instant) -> Progress {
+        let mut progress = Progress::default();
+        while let Some(out) = self.reorder.pull(now) {
+            match out {
+                ReorderOutput::Packet(p) => self.depacketize(&p),
+                ReorderOutput::Gap { .. } => match &mut self.depacketizer {
+                    Depacketizer::Ps(d) => d.lost(),
+                    Depacketizer::H264(d) => d.lost(),
+                    Depacketizer::Undecided => {}
+                },
+            }
+        }
+        // Reported once, by the push that published it.
+        if self.published_key && !self.reported_key {
+            self.reported_key = true;
+            progress.first_key_frame = true;
+        }
+        progress
+    }
+
+    /// PT 96 is PS and PT 98 is H.264, unless the payload says otherwise: PS starts with a
+    /// pack header at frame starts, which no RFC 6184 payload does.
+    fn decide(pt: u8, payload: &[u8]) -> Option<Payload> {
+        let ps_start = payload.starts_with(&[0, 0, 1, 0xBA]);
+        match pt {
+            _ if ps_start => Some(Payload::Ps),
+            PT_PS => Some(Payload::Ps),
+            PT_H264 => Some(Payload::H264),
+            // Unknown type: H.264 when the packet starts an SPS, a STAP-A or an FU-A.
+            _ => match payload.first().map(|b| (b & 0x80, b & 0x1F)) {
+                Some((0, 7 | 24)) => Some(Payload::H264),
+                Some((0, 28)) if payload.get(1).is_some_and(|fu| fu & 0x80 != 0) => {
+                    Some(Payload::H264)
+                }
+                _ => None,
+            },
+        }
+    }
+
+    fn depacketize(&mut self, p: &RtpPacket) {
+        if let Depacketizer::Undecided = self.depacketizer {
+            match Self::decide(p.header.payload_type, &p.payload) {
+                Some(Payload::Ps) => {
+                    self.depacketizer = Depacketizer::Ps(Box::new(PsDemuxer::new()))
+                }
+                Some(Payload::H264) => {
+                    self.depacketizer = Depacketizer::H264(H264Depacketizer::new())
+                }
+                None => {
+                    self.stats.packets_invalid += 1;
+                    return;
+                }
+            }
+            self.stats.payload = match self.depacketizer {
+                Depacketizer::Ps(_) => Some(Payload::Ps),
+                _ => Some(Payload::H264),
+            };
+        }
+        let h = &p.header;
+        match &mut self.depacketizer {
+            Depacketizer::Ps(d) => d.push(h.timestamp, h.marker, &p.payload),
+            Depacketizer::H264(d) => d.push(h.sequence, h.timestamp, h.marker, &p.payload),
+            Depacketizer::Undecided => {}
+        }
+        loop {
+            let out = match &mut self.depacketizer {
+                Depacketizer::Ps(d) => match d.pull() {
+                    None => break,
+                    Some(Ok(f)) if f.kind == EsKind::Video => match f.video_codec() {
+                        Some(codec) => Out::Frame(codec, f.pts, f.dts, f.data),
+                        None => Out::Unknown,
+                    },
+                    Some(Ok(_)) => continue, // audio is not served yet
+                    Some(Err(_)) => Out::Error,
+                },
+                Depacketizer::H264(d) => match d.pull() {
+                    None => break,
+                    Some(Ok(f)) => Out::Frame(VideoCodec::H264, f.pts, f.pts, f.data),
+                    Some(Err(_)) => Out::Error,
+                },
+                Depacketizer::Undecided => break,
+            };
+            match out {
+                Out::Frame(codec, pts, dts, data) => self.frame(codec, pts, dts, data),
+                Out::Unknown => self.stats.frames_skipped += 1,
+                Out::Error => self.stats.demux_errors += 1,
+            }
+        }
+    }
+
+    fn frame(&mut self, codec: VideoCodec, pts: i64, dts: i64, data: Bytes) {
+        self.stats.frames += 1;
+        self.window_frames += 1;
+        if self.params.as_ref().is_none_or(|t| t.codec() != codec) {
+            self.params = Some(ParameterSetTracker::new(codec));
+            self.stats.codec = Some(format!("{codec:?}"));
+            self.started = false;
+        }
+        let Some(tracker) = self.params.as_mut() else {
+            return;
+        };
+        match tracker.observe(&data) {
+            Ok(true) => {
+                if let Some(p) = tracker.params().cloned() {
+                    self.new_params(&p);
+                }
+            }
+            Ok(false) => {}
+            Err(e) => {
+                self.stats.demux_errors += 1;
+                tracing::debug!(error = %e, "bad parameter set");
+            }
+        }
+        let key = codec.is_key_frame(&data);
+        if key {
+            self.stats.key_frames += 1;
+        }
+        let Some(fragmenter) = self.fragmenter.as_mut() else {
+            self.stats.frames_skipped += 1;
+            return;
+        };
+        if !self.started && !key {
+            self.stats.frames_skipped += 1;
+            return;
+        }
+        self.started = true;
+        fragmenter.push(VideoFrame {
+            pts,
+            dts,
+            key,
+            data,
+        });
+        self.publish_fragments();
+    }
+
+    /// New parameter sets: what is held back goes out under the old init segment first.
+    fn new_params(&mut self, p: &vigil_media::codec::VideoParams) {
+        if let Some(f) = &mut self.fragmenter {
+            f.flush();
+        }
+        self.publish_fragments();
+        self.stats.codec_string = Some(p.codec_string.clone());
+        self.stats.width = Some(p.width);
+        self.stats.height = Some(p.height);
+        let info = MediaInfo {
+            codec: p.codec,
+            codec_string: p.codec_string.clone(),
+            width: p.width,
+            height: p.height,
+        };
+        self.hub.publish_init(init_segment(p), info);
+        if self.fragmenter.is_none() {
+            self.fragmenter = Some(Fragmenter::new(p.fps));
+        }
+        // The next fragment must be a key frame for the new init segment.
+        self.started = false;
+    }
+
+    fn publish_fragments(&mut self) {
+        let Some(f) = &mut self.fragmenter else {
+            return;
+        };
+        while let Some(fragment) = f.pull() {
+            self.stats.fragments += 1;
+            if fragment.key {
+                self.published_key = true;
+            }
+            self.hub.publish(fragment);
+        }
+    }
+
+    fn roll_window(&mut self, now: Instant) {
+        let start = *self.window_start.get_or_insert(now);
+        let elapsed = now.saturating_duration_since(start);
+        if elapsed >= Duration::from_secs(1) {
+            let secs = elapsed.as_secs_f64();
+            self.stats.bitrate_bps = (self.window_bytes as f64 * 8.0 / secs) as u64;
+            self.stats.fps = Some((self.window_frames as f64 / secs * 100.0).round() / 100.0);
+            self.window_start = Some(now);
+            self.window_bytes = 0;
+            self.window_frames = 0;
+        }
+    }
+}
