@@ -4,5 +4,6 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod platform;
+pub mod sim;
 pub mod store;
 pub mod transport;
