@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
@@ -107,10 +108,16 @@ async fn mp4<L: LiveLookup>(
 async fn websocket<L: LiveLookup>(
     State(lookup): State<L>,
     Path(session): Path<String>,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
+    // Unknown sessions are a 404 whether or not the request is a WebSocket upgrade.
+    let hub = find(&lookup, &session)?;
+    let upgrade = match upgrade {
+        Ok(u) => u,
+        Err(rejection) => return Ok(rejection.into_response()),
+    };
     // Subscribed before the upgrade so the viewer starts at the GOP cached now.
-    let viewer = find(&lookup, &session)?.subscribe();
+    let viewer = hub.subscribe();
     Ok(upgrade
         .max_message_size(MAX_WS_INCOMING)
         .on_upgrade(move |socket| serve_websocket(socket, viewer)))

@@ -280,7 +280,9 @@ impl Pipeline {
             _ if ps_start => Some(Payload::Ps),
             PT_PS => Some(Payload::Ps),
             PT_H264 => Some(Payload::H264),
-            // Unknown type: H.264 when the packet starts an SPS, a STAP-A or an FU-A.
+            // Static types (MPEG-TS is 33) are not ours.
+            _ if pt < 96 => None,
+            // Unknown dynamic type: H.264 when the packet starts an SPS, a STAP-A or an FU-A.
             _ => match payload.first().map(|b| (b & 0x80, b & 0x1F)) {
                 Some((0, 7 | 24)) => Some(Payload::H264),
                 Some((0, 28)) if payload.get(1).is_some_and(|fu| fu & 0x80 != 0) => {
@@ -434,5 +436,246 @@ impl Pipeline {
             self.window_bytes = 0;
             self.window_frames = 0;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::media::hub::HubItem;
+    use vigil_media::clip::{ClipStreamer, ClipStreamerConfig, testdata};
+    use vigil_media::codec::AccessUnitSplitter;
+    use vigil_media::rtp::{RtpHeader, write_rtp};
+
+    /// Runs `frames` frames of the clip through a pipeline, 40 ms apart.
+    fn play(p: &mut Pipeline, cfg: ClipStreamerConfig, codec: VideoCodec, frames: usize) {
+        let mut camera = ClipStreamer::from_testdata(codec, cfg);
+        let t0 = Instant::now();
+        let mut seed = 0x1234_5678u32;
+        for _ in 0..frames {
+            let f = camera.next_frame(|| {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                seed
+            });
+            let now = t0 + f.send_at;
+            for d in f.packets {
+                p.push(now, d);
+            }
+            p.on_timer(now + REORDER_DELAY);
+        }
+    }
+
+    /// Everything a viewer subscribed before the stream got.
+    async fn drain(v: &mut crate::platform::media::Viewer) -> Vec<HubItem> {
+        let mut out = Vec::new();
+        while let Ok(Ok(item)) = tokio::time::timeout(Duration::from_millis(5), v.next()).await {
+            out.push(item);
+        }
+        out
+    }
+
+    fn keys(items: &[HubItem]) -> Vec<bool> {
+        items
+            .iter()
+            .filter_map(|i| match i {
+                HubItem::Fragment(f) => Some(f.key),
+                HubItem::Init(_) => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn ps_clip_becomes_init_and_one_fragment_per_frame() {
+        let hub = Hub::new();
+        let mut v = hub.subscribe();
+        let mut p = Pipeline::new(hub.clone(), Some(200_000_001), REORDER_DELAY);
+        play(
+            &mut p,
+            ClipStreamerConfig::new(200_000_001),
+            VideoCodec::H264,
+            60,
+        );
+        let items = drain(&mut v).await;
+        assert!(matches!(items[0], HubItem::Init(ref i) if &i.data[4..8] == b"ftyp"));
+        let k = keys(&items);
+        assert_eq!(k.len(), 59, "one frame is held back for its duration");
+        assert_eq!(k.iter().filter(|k| **k).count(), 3, "key frames 0, 25, 50");
+        assert!(k[0] && k[25] && k[50]);
+        let s = p.stats();
+        assert_eq!(s.payload, Some(Payload::Ps));
+        assert_eq!(s.codec.as_deref(), Some("H264"));
+        assert_eq!(s.codec_string.as_deref(), Some("avc1.4d401e"));
+        assert_eq!((s.width, s.height), (Some(640), Some(360)));
+        assert_eq!(s.packets_lost, 0);
+        assert_eq!(s.packets_unexpected_ssrc, 0);
+        assert_eq!(s.fps, Some(25.0));
+        assert!(s.bitrate_bps > 500_000, "{}", s.bitrate_bps);
+        let info = hub.info().unwrap();
+        assert_eq!(info.mime(), "video/mp4; codecs=\"avc1.4d401e\"");
+    }
+
+    #[tokio::test]
+    async fn first_key_frame_is_reported_once() {
+        let hub = Hub::new();
+        let mut p = Pipeline::new(hub, None, REORDER_DELAY);
+        let mut camera = ClipStreamer::from_testdata(VideoCodec::H265, ClipStreamerConfig::new(7));
+        let t0 = Instant::now();
+        let mut reports = Vec::new();
+        for i in 0..30 {
+            let f = camera.next_frame(|| 0);
+            for d in f.packets {
+                if p.push(t0 + f.send_at, d).first_key_frame {
+                    reports.push(i);
+                }
+            }
+        }
+        // Frame 0 goes out when frame 1 gives its duration.
+        assert_eq!(reports, [1]);
+        assert_eq!(p.stats().codec.as_deref(), Some("H265"));
+    }
+
+    #[tokio::test]
+    async fn an_unexpected_ssrc_is_played_and_counted() {
+        let hub = Hub::new();
+        let mut v = hub.subscribe();
+        let mut p = Pipeline::new(hub, Some(100), REORDER_DELAY);
+        play(&mut p, ClipStreamerConfig::new(555), VideoCodec::H264, 10);
+        let s = p.stats();
+        assert_eq!(s.ssrc, Some(555));
+        assert_eq!(s.packets_unexpected_ssrc, s.packets_received);
+        assert_eq!(keys(&drain(&mut v).await).len(), 9);
+    }
+
+    #[tokio::test]
+    async fn a_second_sender_is_ignored_but_the_expected_one_wins() {
+        let hub = Hub::new();
+        let mut p = Pipeline::new(hub, Some(100), REORDER_DELAY);
+        let mut stray = ClipStreamer::from_testdata(VideoCodec::H264, ClipStreamerConfig::new(9));
+        let mut cfg = ClipStreamerConfig::new(100);
+        cfg.first_sequence = 30_000;
+        let mut right = ClipStreamer::from_testdata(VideoCodec::H264, cfg);
+        let t0 = Instant::now();
+        for d in stray.next_frame(|| 0).packets {
+            p.push(t0, d);
+        }
+        assert_eq!(p.stats().ssrc, Some(9));
+        for i in 0..5 {
+            let now = t0 + Duration::from_millis(40 * i);
+            for d in stray.next_frame(|| 0).packets {
+                p.push(now, d);
+            }
+            for d in right.next_frame(|| 0).packets {
+                p.push(now, d);
+            }
+        }
+        let s = p.stats();
+        assert_eq!(s.ssrc, Some(100), "switched to the y= SSRC");
+        assert!(s.packets_other_ssrc > 0);
+        assert_eq!(s.packets_lost, 0, "the switch is not a loss");
+    }
+
+    #[tokio::test]
+    async fn five_percent_loss_keeps_fragments_and_key_frames_coming() {
+        let hub = Hub::with_capacity(1024); // the viewer reads only at the end
+        let mut v = hub.subscribe();
+        let mut p = Pipeline::new(hub, None, REORDER_DELAY);
+        let mut cfg = ClipStreamerConfig::new(1);
+        cfg.drop_ppm = 50_000;
+        play(&mut p, cfg, VideoCodec::H264, 250);
+        let s = p.stats();
+        assert!(s.packets_lost > 50, "lost {}", s.packets_lost);
+        let k = keys(&drain(&mut v).await);
+        assert!(k.len() > 100, "{} fragments {s:?}", k.len());
+        assert!(k.iter().filter(|k| **k).count() >= 3);
+        assert!(k[0]);
+    }
+
+    #[tokio::test]
+    async fn garbage_datagrams_are_counted_not_fatal() {
+        let mut p = Pipeline::new(Hub::new(), None, REORDER_DELAY);
+        let now = Instant::now();
+        for junk in [&b""[..], &[0x80; 11], &[0x40; 40], &[0xFF; 1500]] {
+            p.push(now, Bytes::copy_from_slice(junk));
+        }
+        // Valid RTP with an unknown payload type and an undecidable payload.
+        let mut d = Vec::new();
+        let h = RtpHeader {
+            payload_type: 33,
+            ..RtpHeader::default()
+        };
+        write_rtp(&mut d, &h, &[0x47, 1, 2, 3]); // MPEG-TS (PT 33) looks like an H.264 SPS
+        p.push(now, d.into());
+        assert_eq!(p.stats().packets_invalid, 5);
+        assert_eq!(p.stats().payload, None);
+    }
+
+    /// Raw RFC 6184 H.264: single NAL units, FU-A for large ones.
+    fn h264_rtp(ssrc: u32, frames: usize) -> Vec<(u32, Vec<Bytes>)> {
+        let clip = Bytes::from_static(testdata::H264_640X360_25FPS);
+        let mut seq = 0u16;
+        let mut out = Vec::new();
+        for (i, au) in AccessUnitSplitter::new(VideoCodec::H264, clip)
+            .take(frames)
+            .enumerate()
+        {
+            let ts = i as u32 * 3600;
+            let nals: Vec<&[u8]> = vigil_media::codec::nal_units(&au).collect();
+            let mut packets = Vec::new();
+            for (j, nal) in nals.iter().enumerate() {
+                let last_nal = j + 1 == nals.len();
+                let mut payloads = Vec::new();
+                if nal.len() <= 1200 {
+                    payloads.push(nal.to_vec());
+                } else {
+                    let chunks: Vec<&[u8]> = nal[1..].chunks(1200).collect();
+                    for (k, c) in chunks.iter().enumerate() {
+                        let fu_header = (u8::from(k == 0) << 7)
+                            | (u8::from(k + 1 == chunks.len()) << 6)
+                            | (nal[0] & 0x1F);
+                        let mut pl = vec![(nal[0] & 0xE0) | 28, fu_header];
+                        pl.extend_from_slice(c);
+                        payloads.push(pl);
+                    }
+                }
+                let n = payloads.len();
+                for (k, pl) in payloads.into_iter().enumerate() {
+                    let h = RtpHeader {
+                        marker: last_nal && k + 1 == n,
+                        payload_type: PT_H264,
+                        sequence: seq,
+                        timestamp: ts,
+                        ssrc,
+                    };
+                    seq = seq.wrapping_add(1);
+                    let mut d = Vec::new();
+                    write_rtp(&mut d, &h, &pl);
+                    packets.push(Bytes::from(d));
+                }
+            }
+            out.push((ts, packets));
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn raw_h264_on_pt_98_plays() {
+        let hub = Hub::new();
+        let mut v = hub.subscribe();
+        let mut p = Pipeline::new(hub, None, REORDER_DELAY);
+        let now = Instant::now();
+        for (_, packets) in h264_rtp(3, 30) {
+            for d in packets {
+                p.push(now, d);
+            }
+        }
+        let s = p.stats();
+        assert_eq!(s.payload, Some(Payload::H264));
+        assert_eq!(s.codec_string.as_deref(), Some("avc1.4d401e"));
+        let items = drain(&mut v).await;
+        let k = keys(&items);
+        assert_eq!(k.len(), 29);
+        assert!(k[0] && k[25]);
     }
 }

@@ -1,0 +1,623 @@
+//! Live media end to end over real sockets: the test clips streamed in real time as PS over
+//! RTP (UDP, TCP passive, TCP active) into an ingest session, served by the `/live` routes
+//! on a real HTTP listener and checked with ffprobe, a WebSocket client and an HLS fetch.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, timeout};
+use vigil::api::live;
+use vigil::platform::media::{
+    EndReason, Hub, HubItem, IngestConfig, IngestHandle, IngestSession, IngestTransport, RtpPorts,
+    ViewerEnd,
+};
+use vigil_media::VideoCodec;
+use vigil_media::clip::{ClipStreamer, ClipStreamerConfig};
+use vigil_media::rtp::frame_rfc4571;
+
+const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+const SSRC: u32 = 200_000_001;
+const RTP_TIMEOUT: Duration = Duration::from_secs(3);
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// One allocator for the whole test binary, as in the application.
+fn ports() -> &'static RtpPorts {
+    static PORTS: OnceLock<RtpPorts> = OnceLock::new();
+    PORTS.get_or_init(|| RtpPorts::new(LOCALHOST, [40_000, 40_999]))
+}
+
+/// The `/live` routes on a real listener, with a session table the tests fill.
+struct Server {
+    base: String,
+    addr: SocketAddr,
+    sessions: Arc<Mutex<HashMap<String, Hub>>>,
+}
+
+impl Server {
+    async fn start() -> Self {
+        let sessions: Arc<Mutex<HashMap<String, Hub>>> = Arc::default();
+        let table = sessions.clone();
+        let app = live::routes(move |id: &str| table.lock().unwrap().get(id).cloned());
+        let listener = TcpListener::bind((LOCALHOST, 0)).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self {
+            base: format!("http://{addr}"),
+            addr,
+            sessions,
+        }
+    }
+
+    fn add(&self, id: &str, hub: &Hub) {
+        self.sessions
+            .lock()
+            .unwrap()
+            .insert(id.to_owned(), hub.clone());
+    }
+}
+
+/// Where the simulated camera sends.
+enum Sink {
+    Udp(UdpSocket, SocketAddr),
+    Tcp(TcpStream),
+}
+
+impl Sink {
+    async fn udp(port: u16) -> Self {
+        let s = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+        Sink::Udp(s, SocketAddr::new(LOCALHOST, port))
+    }
+
+    async fn send(&mut self, packet: &[u8]) -> bool {
+        match self {
+            Sink::Udp(s, to) => s.send_to(packet, *to).await.is_ok(),
+            Sink::Tcp(s) => {
+                let mut framed = Vec::with_capacity(packet.len() + 2);
+                frame_rfc4571(packet, &mut framed).unwrap();
+                s.write_all(&framed).await.is_ok()
+            }
+        }
+    }
+}
+
+/// Streams a clip in real time for `duration`; returns when done.
+fn camera(
+    mut sink: Sink,
+    codec: VideoCodec,
+    cfg: ClipStreamerConfig,
+    duration: Duration,
+) -> JoinHandle<Instant> {
+    tokio::spawn(async move {
+        let mut clip = ClipStreamer::from_testdata(codec, cfg);
+        let start = Instant::now();
+        while clip.next_send_at() < duration {
+            let frame = clip.next_frame(rand::random::<u32>);
+            tokio::time::sleep_until(start + frame.send_at).await;
+            for p in &frame.packets {
+                if !sink.send(p).await {
+                    return Instant::now();
+                }
+            }
+        }
+        Instant::now()
+    })
+}
+
+/// An ingest session on a fresh port, registered with the server as `id`.
+async fn ingest(
+    server: &Server,
+    id: &str,
+    transport: impl FnOnce(u16) -> IngestTransport,
+    rtp_timeout: Duration,
+) -> (IngestHandle, u16) {
+    let port = ports().allocate().unwrap();
+    let number = port.port();
+    let cfg = IngestConfig::new(transport(number), port, rtp_timeout).expected_ssrc(SSRC);
+    let hub = Hub::new();
+    server.add(id, &hub);
+    (IngestSession::start(cfg, hub).await.unwrap(), number)
+}
+
+async fn udp_session(
+    server: &Server,
+    id: &str,
+    codec: VideoCodec,
+    cfg: ClipStreamerConfig,
+    duration: Duration,
+) -> (IngestHandle, JoinHandle<Instant>) {
+    let (h, port) = ingest(server, id, |_| IngestTransport::Udp, RTP_TIMEOUT).await;
+    let cam = camera(Sink::udp(port).await, codec, cfg, duration);
+    timeout(Duration::from_secs(5), h.first_keyframe())
+        .await
+        .expect("first key frame within 5 s")
+        .expect("session running");
+    (h, cam)
+}
+
+/// Status, content type and `duration` worth of a chunked HTTP body.
+async fn read_for(url: &str, duration: Duration) -> (u16, String, Vec<u8>) {
+    let mut r = reqwest::get(url).await.unwrap();
+    let status = r.status().as_u16();
+    let content_type = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let mut body = Vec::new();
+    let end = Instant::now() + duration;
+    while let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(end, r.chunk()).await {
+        body.extend_from_slice(&chunk);
+    }
+    (status, content_type, body)
+}
+
+#[derive(Debug)]
+struct Probe {
+    codec: String,
+    width: u64,
+    height: u64,
+    frames: u64,
+}
+
+/// ffprobe's view of an MP4 file: the first video stream, frames counted by decoding.
+fn ffprobe(data: &[u8]) -> Probe {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live.mp4");
+    std::fs::write(&path, data).unwrap();
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args(["-show_streams", "-of", "json"])
+        .arg(&path)
+        .output()
+        .expect("ffprobe runs (apt-get install ffmpeg)");
+    assert!(
+        out.status.success(),
+        "ffprobe failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = &v["streams"][0];
+    Probe {
+        codec: s["codec_name"].as_str().unwrap_or_default().to_owned(),
+        width: s["width"].as_u64().unwrap_or(0),
+        height: s["height"].as_u64().unwrap_or(0),
+        frames: s["nb_read_frames"]
+            .as_str()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0),
+    }
+}
+
+fn box_type(b: &[u8]) -> &[u8] {
+    b.get(4..8).unwrap_or_default()
+}
+
+/// Whether an fMP4 fragment's first sample is a sync sample (trun first sample flags).
+fn fragment_is_key(f: &[u8]) -> bool {
+    let trun = f.windows(4).position(|w| w == b"trun").unwrap();
+    f[trun + 24..trun + 28] == [0x02, 0, 0, 0]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_h264_plays_as_fragmented_mp4_over_http() {
+    let server = Server::start().await;
+    let (h, _cam) = udp_session(
+        &server,
+        "mp4",
+        VideoCodec::H264,
+        ClipStreamerConfig::new(SSRC),
+        Duration::from_secs(6),
+    )
+    .await;
+    let (status, content_type, body) =
+        read_for(&format!("{}/live/mp4.mp4", server.base), ms(3000)).await;
+    assert_eq!(status, 200);
+    assert_eq!(content_type, "video/mp4");
+    assert_eq!(box_type(&body), b"ftyp");
+    let p = ffprobe(&body);
+    assert_eq!((p.codec.as_str(), p.width, p.height), ("h264", 640, 360));
+    // 3 s at 25 fps, plus up to one cached GOP at the start.
+    assert!((60..=110).contains(&p.frames), "{p:?}");
+    let s = h.stats();
+    assert_eq!(s.transport, IngestTransport::Udp);
+    assert_eq!(s.stream.codec_string.as_deref(), Some("avc1.4d401e"));
+    assert_eq!((s.stream.width, s.stream.height), (Some(640), Some(360)));
+    assert!(s.stream.packets_received > 500, "{s:?}");
+    assert_eq!(s.stream.packets_lost, 0);
+    assert!(s.last_packet_at_ms.unwrap() >= s.started_at_ms);
+    let fps = s.stream.fps.unwrap();
+    assert!((23.0..=27.0).contains(&fps), "fps {fps}");
+    assert!(
+        (1_000_000..4_000_000).contains(&s.stream.bitrate_bps),
+        "{}",
+        s.stream.bitrate_bps
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_sends_init_then_moof_fragments_from_a_key_frame() {
+    let server = Server::start().await;
+    let (_h, _cam) = udp_session(
+        &server,
+        "ws",
+        VideoCodec::H264,
+        ClipStreamerConfig::new(SSRC),
+        Duration::from_secs(5),
+    )
+    .await;
+    let url = format!("ws://{}/live/ws/ws", server.addr);
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let mut messages = Vec::new();
+    let end = Instant::now() + ms(2000);
+    while let Ok(Some(Ok(m))) = tokio::time::timeout_at(end, ws.next()).await {
+        if let tokio_tungstenite::tungstenite::Message::Binary(b) = m {
+            messages.push(b);
+        }
+    }
+    assert!(messages.len() > 40, "{} messages", messages.len());
+    assert_eq!(box_type(&messages[0]), b"ftyp");
+    for m in &messages[1..] {
+        assert_eq!(box_type(m), b"moof");
+    }
+    assert!(
+        fragment_is_key(&messages[1]),
+        "first fragment is a key frame"
+    );
+    let p = ffprobe(&messages.concat());
+    assert_eq!((p.codec.as_str(), p.width, p.height), ("h264", 640, 360));
+    assert_eq!(p.frames as usize, messages.len() - 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hls_playlist_parses_and_its_segments_play() {
+    let server = Server::start().await;
+    let (h, _cam) = udp_session(
+        &server,
+        "hls",
+        VideoCodec::H264,
+        ClipStreamerConfig::new(SSRC),
+        Duration::from_secs(6),
+    )
+    .await;
+    let base = format!("{}/live/hls", server.base);
+    let r = reqwest::get(format!("{base}/index.m3u8")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/vnd.apple.mpegurl");
+    let text = r.text().await.unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "#EXTM3U", "{text}");
+    assert!(lines.contains(&"#EXT-X-MAP:URI=\"init-1.mp4\""), "{text}");
+    let target: u64 = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("#EXT-X-TARGETDURATION:"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&target), "{text}");
+    let (extinf, segment) = lines
+        .windows(2)
+        .find_map(|w| Some((w[0].strip_prefix("#EXTINF:")?, w[1])))
+        .expect("a segment");
+    let seconds: f64 = extinf.trim_end_matches(',').parse().unwrap();
+    assert!((0.9..=1.1).contains(&seconds), "{text}");
+    assert!(h.hub().viewers() >= 1, "HLS counts as a viewer");
+
+    let init = reqwest::get(format!("{base}/init-1.mp4")).await.unwrap();
+    assert_eq!(init.status(), 200);
+    let init = init.bytes().await.unwrap();
+    let latest = reqwest::get(format!("{base}/init.mp4")).await.unwrap();
+    assert_eq!(latest.bytes().await.unwrap(), init);
+    let seg = reqwest::get(format!("{base}/{segment}")).await.unwrap();
+    assert_eq!(seg.status(), 200);
+    let seg = seg.bytes().await.unwrap();
+    assert_eq!(box_type(&seg), b"moof");
+    assert!(fragment_is_key(&seg), "segments start at a key frame");
+    let p = ffprobe(&[&init[..], &seg[..]].concat());
+    assert_eq!((p.codec.as_str(), p.width, p.height), ("h264", 640, 360));
+    assert_eq!(p.frames, 25, "one 1 s GOP");
+
+    let missing = reqwest::get(format!("{base}/seg-999999.m4s"))
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+/// Collects fragments from a new viewer for `duration`.
+async fn fragments_for(hub: &Hub, duration: Duration) -> Vec<bool> {
+    let mut v = hub.subscribe();
+    let mut keys = Vec::new();
+    let end = Instant::now() + duration;
+    while let Ok(Ok(item)) = tokio::time::timeout_at(end, v.next()).await {
+        if let HubItem::Fragment(f) = item {
+            keys.push(f.key);
+        }
+    }
+    keys
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_passive_ingest_delivers_frames() {
+    let server = Server::start().await;
+    let (h, port) = ingest(
+        &server,
+        "passive",
+        |_| IngestTransport::TcpPassive,
+        RTP_TIMEOUT,
+    )
+    .await;
+    let stream = TcpStream::connect((LOCALHOST, port)).await.unwrap();
+    let _cam = camera(
+        Sink::Tcp(stream),
+        VideoCodec::H264,
+        ClipStreamerConfig::new(SSRC),
+        Duration::from_secs(4),
+    );
+    timeout(Duration::from_secs(3), h.first_keyframe())
+        .await
+        .unwrap()
+        .unwrap();
+    let keys = fragments_for(h.hub(), ms(1500)).await;
+    assert!(keys.len() >= 30, "{} fragments", keys.len());
+    assert!(keys[0]);
+    let s = h.stats();
+    assert_eq!(s.transport, IngestTransport::TcpPassive);
+    assert_eq!(s.remote.map(|r| r.ip()), Some(LOCALHOST));
+    assert_eq!(s.stream.packets_lost, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_active_ingest_connects_to_the_device_and_delivers_frames() {
+    let server = Server::start().await;
+    let device = TcpListener::bind((LOCALHOST, 0)).await.unwrap();
+    let remote = device.local_addr().unwrap();
+    let (h, _) = ingest(
+        &server,
+        "active",
+        |_| IngestTransport::TcpActive { remote },
+        RTP_TIMEOUT,
+    )
+    .await;
+    let (stream, _) = timeout(Duration::from_secs(3), device.accept())
+        .await
+        .expect("the platform connects")
+        .unwrap();
+    let _cam = camera(
+        Sink::Tcp(stream),
+        VideoCodec::H264,
+        ClipStreamerConfig::new(SSRC),
+        Duration::from_secs(4),
+    );
+    timeout(Duration::from_secs(3), h.first_keyframe())
+        .await
+        .unwrap()
+        .unwrap();
+    let keys = fragments_for(h.hub(), ms(1500)).await;
+    assert!(keys.len() >= 30, "{} fragments", keys.len());
+    assert!(keys[0]);
+    assert_eq!(h.stats().remote, Some(remote));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_active_to_a_dead_address_ends_with_connect_failed() {
+    let server = Server::start().await;
+    // A port nobody listens on: bound, then closed.
+    let remote = TcpListener::bind((LOCALHOST, 0))
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (h, _) = ingest(
+        &server,
+        "dead",
+        |_| IngestTransport::TcpActive { remote },
+        ms(1000),
+    )
+    .await;
+    let reason = timeout(Duration::from_secs(3), h.ended()).await.unwrap();
+    assert!(matches!(reason, EndReason::ConnectFailed(_)), "{reason:?}");
+    assert_eq!(h.first_keyframe().await, Err(reason));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_percent_packet_loss_keeps_the_stream_going() {
+    let server = Server::start().await;
+    let mut cfg = ClipStreamerConfig::new(SSRC);
+    cfg.drop_ppm = 50_000;
+    let (h, _cam) = udp_session(
+        &server,
+        "lossy",
+        VideoCodec::H264,
+        cfg,
+        Duration::from_secs(8),
+    )
+    .await;
+    let mut v = h.hub().subscribe();
+    let start = Instant::now();
+    let mut per_second = [0usize; 3];
+    let mut keys = 0;
+    while let Ok(Ok(item)) = tokio::time::timeout_at(start + ms(3000), v.next()).await {
+        if let HubItem::Fragment(f) = item {
+            let second = (start.elapsed().as_millis() / 1000).min(2) as usize;
+            per_second[second] += 1;
+            keys += usize::from(f.key);
+        }
+    }
+    // Frames with a lost packet are dropped (about 30 % of them); the rest keep flowing.
+    assert!(
+        per_second.iter().all(|n| *n >= 5),
+        "fragments per second {per_second:?}"
+    );
+    assert!(keys >= 1, "a key frame got through");
+    let s = h.stats();
+    assert!(s.stream.packets_lost > 10, "{s:?}");
+    assert!(!h.is_ended());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_with_an_unexpected_ssrc_still_plays() {
+    let server = Server::start().await;
+    let (h, _cam) = udp_session(
+        &server,
+        "ssrc",
+        VideoCodec::H264,
+        ClipStreamerConfig::new(0x1234_5678),
+        Duration::from_secs(4),
+    )
+    .await;
+    let (_, _, body) = read_for(&format!("{}/live/ssrc.mp4", server.base), ms(1500)).await;
+    let p = ffprobe(&body);
+    assert_eq!(p.codec, "h264");
+    assert!(p.frames >= 30, "{p:?}");
+    let s = h.stats();
+    assert_eq!(s.stream.ssrc, Some(0x1234_5678));
+    assert!(s.stream.packets_unexpected_ssrc > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_viewers_share_one_ingest_and_leaving_makes_it_idle() {
+    let server = Server::start().await;
+    let (h, _cam) = udp_session(
+        &server,
+        "shared",
+        VideoCodec::H264,
+        ClipStreamerConfig::new(SSRC),
+        Duration::from_secs(5),
+    )
+    .await;
+    let url = format!("{}/live/shared.mp4", server.base);
+    let hub = h.hub().clone();
+    let counted = tokio::spawn(async move {
+        tokio::time::sleep(ms(1000)).await;
+        hub.viewers()
+    });
+    let (a, b) = tokio::join!(read_for(&url, ms(2000)), read_for(&url, ms(2000)));
+    assert_eq!(counted.await.unwrap(), 2);
+    for (_, _, body) in [a, b] {
+        let p = ffprobe(&body);
+        assert_eq!(p.codec, "h264");
+        assert!(p.frames >= 45, "{p:?}");
+    }
+    // Both responses are dropped: nobody watches any more.
+    timeout(Duration::from_secs(2), h.hub().idle_for(ms(200)))
+        .await
+        .expect("idle notification");
+    assert_eq!(h.hub().viewers(), 0);
+    assert!(!h.is_ended(), "the ingest itself is not stopped by the hub");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_viewer_starts_at_the_cached_key_frame_at_once() {
+    let server = Server::start().await;
+    let (h, _cam) = udp_session(
+        &server,
+        "join",
+        VideoCodec::H264,
+        ClipStreamerConfig::new(SSRC),
+        Duration::from_secs(4),
+    )
+    .await;
+    // Join in the middle of a GOP.
+    tokio::time::sleep(ms(500)).await;
+    let cached = h.hub().cached_fragments();
+    assert!(cached >= 5, "{cached} fragments cached");
+    let mut v = h.hub().subscribe();
+    let t = Instant::now();
+    assert!(matches!(v.next().await.unwrap(), HubItem::Init(_)));
+    let HubItem::Fragment(first) = v.next().await.unwrap() else {
+        panic!("a fragment after the init")
+    };
+    assert!(first.key);
+    for _ in 1..cached {
+        assert!(matches!(v.next().await.unwrap(), HubItem::Fragment(_)));
+    }
+    assert!(
+        t.elapsed() < ms(30),
+        "cached GOP delivered at once, took {:?}",
+        t.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silence_for_rtp_timeout_ends_the_session_and_frees_the_port() {
+    let server = Server::start().await;
+    // A private one-port range, to see the port come back.
+    let first = ports().allocate().unwrap();
+    let number = first.port();
+    drop(first);
+    let own = RtpPorts::new(LOCALHOST, [number, number]);
+    let port = own.allocate().unwrap();
+    let hub = Hub::new();
+    server.add("quiet", &hub);
+    let cfg = IngestConfig::new(IngestTransport::Udp, port, ms(1000)).expected_ssrc(SSRC);
+    let h = IngestSession::start(cfg, hub.clone()).await.unwrap();
+    let cam = camera(
+        Sink::udp(number).await,
+        VideoCodec::H264,
+        ClipStreamerConfig::new(SSRC),
+        ms(1000),
+    );
+    h.first_keyframe().await.unwrap();
+    let mut v = hub.subscribe();
+    let stopped = cam.await.unwrap();
+    let reason = timeout(Duration::from_secs(4), h.ended()).await.unwrap();
+    let after = stopped.elapsed();
+    assert_eq!(reason, EndReason::RtpTimeout(ms(1000)));
+    assert!(
+        (ms(800)..ms(2000)).contains(&after),
+        "ended {after:?} after the last packet"
+    );
+    // Viewers see the end; the session is gone from the outputs; the port is free.
+    let end = loop {
+        match v.next().await {
+            Ok(_) => continue,
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(end, ViewerEnd::Closed);
+    let r = reqwest::get(format!("{}/live/quiet.mp4", server.base))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(own.in_use(), 0);
+    assert_eq!(own.allocate().unwrap().port(), number);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h265_plays_as_hevc_over_http_mp4() {
+    let server = Server::start().await;
+    let (h, _cam) = udp_session(
+        &server,
+        "hevc",
+        VideoCodec::H265,
+        ClipStreamerConfig::new(SSRC),
+        Duration::from_secs(4),
+    )
+    .await;
+    let (_, _, body) = read_for(&format!("{}/live/hevc.mp4", server.base), ms(2000)).await;
+    let p = ffprobe(&body);
+    assert_eq!((p.codec.as_str(), p.width, p.height), ("hevc", 640, 360));
+    assert!(p.frames >= 45, "{p:?}");
+    assert_eq!(h.stats().stream.codec.as_deref(), Some("H265"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_sessions_get_a_json_404() {
+    let server = Server::start().await;
+    for path in ["nope.mp4", "nope/index.m3u8", "nope/init.mp4", "nope/ws"] {
+        let r = reqwest::get(format!("{}/live/{path}", server.base))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "not_found", "{path}");
+    }
+}
