@@ -490,6 +490,13 @@ impl State {
         if revived {
             // Registration still valid, keepalives resumed after a timeout.
             tracing::info!(device_id = %id, "device back online (keepalive)");
+            let _ = self
+                .writer
+                .write(StateWrite::Online {
+                    device_id: id.to_string(),
+                    at: now_ms,
+                })
+                .await;
             self.events.publish(
                 now_ms,
                 EventKind::DeviceOnline {

@@ -332,6 +332,13 @@ impl Store {
                             .execute(&mut *tx)
                             .await?;
                     }
+                    writer::StateWrite::Online { device_id, at } => {
+                        sqlx::query("UPDATE devices SET online = TRUE, updated_at = $1 WHERE device_id = $2")
+                            .bind(*at)
+                            .bind(device_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                 }
             }
             for (id, seen) in &batch.last_seen {

@@ -24,6 +24,8 @@ const QUEUE: usize = 16_384;
 pub enum StateWrite {
     Registered(RegistrationRow),
     Offline { device_id: String, at: i64 },
+    /// Back online without a new REGISTER (keepalives resumed within the registration).
+    Online { device_id: String, at: i64 },
 }
 
 /// What one transaction applies.
