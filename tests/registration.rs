@@ -291,7 +291,7 @@ async fn burst_of_200_devices_all_get_online() {
         .unwrap();
     let took = started.elapsed();
     let ids = ids(&sim);
-    p.wait_online(&ids, &vec![Some(true); 200], WAIT).await;
+    p.wait_online(&ids, &[Some(true); 200], WAIT).await;
     assert_eq!(p.running().registry.online().await.len(), 200);
     let s = sim.status();
     assert!(s.register_failures.is_empty(), "{s}");

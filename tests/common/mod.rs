@@ -157,9 +157,19 @@ pub struct Platform {
 
 impl Platform {
     pub async fn start(config: Config) -> Platform {
-        let running = vigil::app::start(config.clone())
-            .await
-            .unwrap_or_else(|e| panic!("platform starts: {e:#}"));
+        // With port 0 the platform binds UDP first and then TCP on the same port, which
+        // another process (or another test's connection) may hold: try again on a new port.
+        let mut attempt = 1;
+        let running = loop {
+            match vigil::app::start(config.clone()).await {
+                Ok(r) => break r,
+                Err(e) if attempt < 5 && config.sip.listen.port() == 0 => {
+                    eprintln!("platform start attempt {attempt}: {e:#}; retrying");
+                    attempt += 1;
+                }
+                Err(e) => panic!("platform starts: {e:#}"),
+            }
+        };
         Platform {
             running: Some(running),
             config,
