@@ -623,3 +623,7 @@ async fn tcp_link(
     }
     let _ = tx.send(Inbound::TcpDown { dev, link }).await;
 }
+
+#[cfg(test)]
+#[path = "driver_tests.rs"]
+mod tests;
