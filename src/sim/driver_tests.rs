@@ -111,7 +111,8 @@ async fn devices_share_sockets_and_queries_reach_the_right_device() {
 
     // Catalog of device 1, asked by its device ID.
     let dev1 = sim.device_id(1).to_string();
-    let to = sim.udp_local_addrs()[1 % 2];
+    // Device i uses socket i % 2.
+    let to = sim.udp_local_addrs()[1];
     plat.send_to(&query("Catalog", &dev1, &dev1, 77, "z9hG4bKc1"), to)
         .await
         .unwrap();
