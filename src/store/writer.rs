@@ -23,9 +23,15 @@ const QUEUE: usize = 16_384;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StateWrite {
     Registered(RegistrationRow),
-    Offline { device_id: String, at: i64 },
+    Offline {
+        device_id: String,
+        at: i64,
+    },
     /// Back online without a new REGISTER (keepalives resumed within the registration).
-    Online { device_id: String, at: i64 },
+    Online {
+        device_id: String,
+        at: i64,
+    },
 }
 
 /// What one transaction applies.
