@@ -24,8 +24,15 @@ use super::ports::RtpPort;
 /// Largest datagram read; RTP over UDP is far smaller, but nothing is cut short.
 const MAX_DATAGRAM: usize = 65_536;
 /// Datagrams are copied into chunks of this size and handed on as `Bytes` slices of them:
-/// one allocation per ~45 packets instead of one per packet.
-const CHUNK: usize = 64 * 1024;
+/// one allocation per ~11 packets instead of one per packet.
+const CHUNK: usize = 16 * 1024;
+/// TCP read size.
+const TCP_READ: usize = 16 * 1024;
+
+thread_local! {
+    /// Receive buffer of the worker thread running a UDP session.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; MAX_DATAGRAM]);
+}
 /// Datagrams read per wake-up before yielding to the runtime.
 const BATCH: usize = 64;
 /// How often a TCP active session retries connecting to the device.
@@ -364,34 +371,44 @@ impl Driver {
     }
 
     async fn run_udp(&mut self, sock: UdpSocket) -> EndReason {
-        let mut scratch = vec![0u8; MAX_DATAGRAM];
         let mut chunk = BytesMut::with_capacity(CHUNK);
         let mut remote = None;
+        let stop = self.stop.clone();
+        // Created once: a fresh `cancelled()` per packet would register a waiter each time.
+        let cancelled = stop.cancelled();
+        tokio::pin!(cancelled);
         let timer = tokio::time::sleep_until(self.wake_at());
         tokio::pin!(timer);
         let mut armed = self.wake_at();
         loop {
             tokio::select! {
                 biased;
-                _ = self.stop.cancelled() => return EndReason::Stopped,
-                r = sock.recv_from(&mut scratch) => {
-                    let (n, from) = match r {
-                        Ok(x) => x,
-                        // ICMP errors of earlier sends surface here on some systems.
-                        Err(e) if is_transient(&e) => continue,
-                        Err(e) => return EndReason::Io(e.to_string()),
-                    };
-                    let now = Instant::now();
-                    if remote != Some(from) {
-                        remote = Some(from);
-                        self.set_remote(from);
+                _ = &mut cancelled => return EndReason::Stopped,
+                r = sock.readable() => {
+                    if let Err(e) = r {
+                        return EndReason::Io(e.to_string());
                     }
-                    self.packet(now, copy_into(&mut chunk, &scratch[..n]));
-                    // Drain what else is queued without going back to the runtime.
-                    for _ in 1..BATCH {
-                        match sock.try_recv_from(&mut scratch) {
-                            Ok((n, _)) => self.packet(now, copy_into(&mut chunk, &scratch[..n])),
-                            Err(_) => break,
+                    let now = Instant::now();
+                    // Drain what is queued (bounded, to stay fair to other sessions) into the
+                    // worker thread's scratch buffer: one 64 KiB buffer per thread, not per
+                    // session, and no borrow across an await.
+                    for _ in 0..BATCH {
+                        let got = SCRATCH.with_borrow_mut(|buf| match sock.try_recv_from(buf) {
+                            Ok((n, from)) => Ok((copy_into(&mut chunk, &buf[..n]), from)),
+                            Err(e) => Err(e),
+                        });
+                        match got {
+                            Ok((datagram, from)) => {
+                                if remote != Some(from) {
+                                    remote = Some(from);
+                                    self.set_remote(from);
+                                }
+                                self.packet(now, datagram);
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                            // ICMP errors of earlier sends surface here on some systems.
+                            Err(e) if is_transient(&e) => continue,
+                            Err(e) => return EndReason::Io(e.to_string()),
                         }
                     }
                 }
@@ -454,16 +471,19 @@ impl Driver {
     }
 
     async fn run_tcp(&mut self, mut stream: TcpStream) -> EndReason {
-        let mut scratch = vec![0u8; MAX_DATAGRAM];
+        let mut scratch = BytesMut::with_capacity(TCP_READ);
         let mut deframer = Rfc4571Deframer::new();
+        let stop = self.stop.clone();
+        let cancelled = stop.cancelled();
+        tokio::pin!(cancelled);
         let timer = tokio::time::sleep_until(self.wake_at());
         tokio::pin!(timer);
         let mut armed = self.wake_at();
         loop {
             tokio::select! {
                 biased;
-                _ = self.stop.cancelled() => return EndReason::Stopped,
-                r = stream.read(&mut scratch) => {
+                _ = &mut cancelled => return EndReason::Stopped,
+                r = stream.read_buf(&mut scratch) => {
                     let n = match r {
                         Ok(0) => return EndReason::PeerClosed,
                         Ok(n) => n,
@@ -474,6 +494,7 @@ impl Driver {
                     let now = Instant::now();
                     // Bounded: at most one partial 64 KiB frame stays buffered.
                     deframer.push(&scratch[..n]);
+                    scratch.clear();
                     while let Some(packet) = deframer.pull() {
                         self.packet(now, packet);
                     }
