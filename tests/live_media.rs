@@ -244,6 +244,44 @@ async fn udp_h264_plays_as_fragmented_mp4_over_http() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_plays_the_live_mp4_url_like_a_player() {
+    let server = Server::start().await;
+    let (_h, _cam) = udp_session(
+        &server,
+        "player",
+        VideoCodec::H264,
+        ClipStreamerConfig::new(SSRC),
+        Duration::from_secs(6),
+    )
+    .await;
+    // What ffplay does, without a window: open the URL, demux and decode 2 s of video.
+    let url = format!("{}/live/player.mp4", server.base);
+    let out = tokio::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-v", "error", "-i", &url])
+        .args(["-t", "2", "-f", "framemd5", "-"])
+        .output();
+    let out = timeout(Duration::from_secs(8), out)
+        .await
+        .expect("ffmpeg finishes")
+        .expect("ffmpeg runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let frames = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .count();
+    assert!((45..=55).contains(&frames), "{frames} frames decoded");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_sends_init_then_moof_fragments_from_a_key_frame() {
     let server = Server::start().await;
     let (_h, _cam) = udp_session(
@@ -372,6 +410,46 @@ async fn tcp_passive_ingest_delivers_frames() {
     assert_eq!(s.transport, IngestTransport::TcpPassive);
     assert_eq!(s.remote.map(|r| r.ip()), Some(LOCALHOST));
     assert_eq!(s.stream.packets_lost, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_passive_survives_a_silent_first_connection_and_a_reconnect() {
+    let server = Server::start().await;
+    let (h, port) = ingest(
+        &server,
+        "reconnect",
+        |_| IngestTransport::TcpPassive,
+        RTP_TIMEOUT,
+    )
+    .await;
+    // Something connects first and says nothing.
+    let _silent = TcpStream::connect((LOCALHOST, port)).await.unwrap();
+    tokio::time::sleep(ms(100)).await;
+    let stream = TcpStream::connect((LOCALHOST, port)).await.unwrap();
+    let cam = camera(
+        Sink::Tcp(stream),
+        VideoCodec::H264,
+        ClipStreamerConfig::new(SSRC),
+        ms(1500),
+    );
+    timeout(Duration::from_secs(3), h.first_keyframe())
+        .await
+        .unwrap()
+        .unwrap();
+    // The camera closes its connection, then comes back with a new one.
+    cam.await.unwrap();
+    tokio::time::sleep(ms(300)).await;
+    let mut cfg = ClipStreamerConfig::new(SSRC);
+    cfg.first_sequence = 5000;
+    let stream = TcpStream::connect((LOCALHOST, port)).await.unwrap();
+    let _cam = camera(Sink::Tcp(stream), VideoCodec::H264, cfg, ms(3000));
+    let keys = fragments_for(h.hub(), ms(1500)).await;
+    assert!(
+        keys.len() >= 20,
+        "{} fragments after reconnecting",
+        keys.len()
+    );
+    assert!(!h.is_ended());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

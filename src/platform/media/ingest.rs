@@ -291,12 +291,9 @@ impl Driver {
     async fn run(mut self, socket: Socket, port: RtpPort) {
         let reason = match socket {
             Socket::Udp(s) => self.run_udp(s).await,
-            Socket::Listen(l) => match self.accept(l).await {
-                Ok(stream) => self.run_tcp(stream).await,
-                Err(reason) => reason,
-            },
+            Socket::Listen(l) => self.run_passive(l).await,
             Socket::Connect(remote) => match self.connect(remote).await {
-                Ok(stream) => self.run_tcp(stream).await,
+                Ok(stream) => self.run_tcp(stream, None).await,
                 Err(reason) => reason,
             },
         };
@@ -428,7 +425,25 @@ impl Driver {
         }
     }
 
-    async fn accept(&mut self, listener: TcpListener) -> Result<TcpStream, EndReason> {
+    /// TCP passive: the device connects, and may reconnect while `rtp_timeout` allows.
+    async fn run_passive(&mut self, listener: TcpListener) -> EndReason {
+        loop {
+            let stream = match self.accept(&listener).await {
+                Ok(s) => s,
+                Err(reason) => return reason,
+            };
+            match self.run_tcp(stream, Some(&listener)).await {
+                EndReason::PeerClosed => {
+                    tracing::debug!(
+                        "RTP TCP connection closed; waiting for the device to reconnect"
+                    );
+                }
+                reason => return reason,
+            }
+        }
+    }
+
+    async fn accept(&mut self, listener: &TcpListener) -> Result<TcpStream, EndReason> {
         tokio::select! {
             _ = self.stop.cancelled() => Err(EndReason::Stopped),
             _ = tokio::time::sleep_until(self.timeout_at()) => Err(EndReason::RtpTimeout(self.rtp_timeout)),
@@ -470,9 +485,17 @@ impl Driver {
         }
     }
 
-    async fn run_tcp(&mut self, mut stream: TcpStream) -> EndReason {
+    /// Reads RFC 4571 frames until the connection ends. With `listener` (TCP passive), a
+    /// newer connection replaces one that has not delivered any RTP (a port scanner or a
+    /// half-dead first attempt must not block the device).
+    async fn run_tcp(
+        &mut self,
+        mut stream: TcpStream,
+        listener: Option<&TcpListener>,
+    ) -> EndReason {
         let mut scratch = BytesMut::with_capacity(TCP_READ);
         let mut deframer = Rfc4571Deframer::new();
+        let mut received_before = self.pipeline.packets_received();
         let stop = self.stop.clone();
         let cancelled = stop.cancelled();
         tokio::pin!(cancelled);
@@ -488,7 +511,9 @@ impl Driver {
                         Ok(0) => return EndReason::PeerClosed,
                         Ok(n) => n,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return EndReason::PeerClosed,
+                        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+                            return EndReason::PeerClosed;
+                        }
                         Err(e) => return EndReason::Io(e.to_string()),
                     };
                     let now = Instant::now();
@@ -498,6 +523,19 @@ impl Driver {
                     while let Some(packet) = deframer.pull() {
                         self.packet(now, packet);
                     }
+                }
+                r = accept_if(listener) => {
+                    if let Ok((newer, remote)) = r
+                        && self.pipeline.packets_received() == received_before
+                    {
+                        tracing::debug!(%remote, "replacing a silent RTP TCP connection");
+                        let _ = newer.set_nodelay(true);
+                        self.set_remote(remote);
+                        stream = newer;
+                        deframer = Rfc4571Deframer::new();
+                        received_before = self.pipeline.packets_received();
+                    }
+                    // Otherwise the newer connection is dropped: one device per session.
                 }
                 _ = &mut timer => {
                     if let Some(reason) = self.on_wake() {
@@ -511,6 +549,14 @@ impl Driver {
                 timer.as_mut().reset(want);
             }
         }
+    }
+}
+
+/// Accepts on `listener`, or never.
+async fn accept_if(listener: Option<&TcpListener>) -> io::Result<(TcpStream, SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -162,6 +162,11 @@ impl Pipeline {
         s
     }
 
+    /// RTP packets accepted so far (cheap, for connection bookkeeping).
+    pub fn packets_received(&self) -> u64 {
+        self.reorder.stats().received + self.earlier.received
+    }
+
     /// Feeds one datagram (one RFC 4571 frame over TCP) that arrived at `now`.
     pub fn push(&mut self, now: Instant, datagram: Bytes) -> Progress {
         let len = datagram.len() as u64;
