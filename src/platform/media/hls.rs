@@ -55,7 +55,7 @@ pub struct HlsWindow {
     next_sequence: u64,
     /// Discontinuities that have left the window (`EXT-X-DISCONTINUITY-SEQUENCE`).
     discontinuity_sequence: u64,
-    /// Longest segment so far, in whole seconds (never decreases, as RFC 8216 asks).
+    /// Longest segment so far, rounded to whole seconds (never decreases, as RFC 8216 asks).
     target_duration: u64,
     /// The next segment starts after a change of init segment.
     discontinuity_pending: bool,
@@ -113,7 +113,8 @@ impl HlsWindow {
         let Some(b) = self.building.take() else {
             return false;
         };
-        let seconds = b.ticks.div_ceil(90_000).max(1);
+        // RFC 8216: each EXTINF rounded to the nearest second fits the target duration.
+        let seconds = ((b.ticks + 45_000) / 90_000).max(1);
         self.target_duration = self.target_duration.max(seconds);
         self.segments.push_back(Segment {
             sequence: self.next_sequence,

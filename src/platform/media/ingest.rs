@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use vigil_media::rtp::Rfc4571Deframer;
 
 use super::hub::Hub;
-use super::pipeline::{Pipeline, REORDER_DELAY, StreamStats};
+use super::pipeline::{Payload, Pipeline, REORDER_DELAY, StreamStats};
 use super::ports::RtpPort;
 
 /// Largest datagram read; RTP over UDP is far smaller, but nothing is cut short.
@@ -61,6 +61,8 @@ pub struct IngestConfig {
     /// `media.rtp_timeout`: no RTP for this long ends the session. TCP sessions also end
     /// when the device has not connected (or could not be reached) within it.
     pub rtp_timeout: Duration,
+    /// From the SDP answer's `a=rtpmap` lines; PT 96 = PS and 98 = H.264 without them.
+    pub payload_types: Vec<(u8, Payload)>,
 }
 
 impl IngestConfig {
@@ -70,7 +72,15 @@ impl IngestConfig {
             port,
             expected_ssrc: None,
             rtp_timeout,
+            payload_types: Vec::new(),
         }
+    }
+
+    /// What a payload type carries, from `a=rtpmap:<pt> <encoding>/90000` (see
+    /// [`Payload::from_encoding`]).
+    pub fn payload_type(mut self, pt: u8, payload: Payload) -> Self {
+        self.payload_types.push((pt, payload));
+        self
     }
 
     pub fn expected_ssrc(mut self, ssrc: u32) -> Self {
@@ -137,6 +147,7 @@ impl IngestSession {
             mut port,
             expected_ssrc,
             rtp_timeout,
+            payload_types,
         } = cfg;
         let socket = match transport {
             IngestTransport::Udp => {
@@ -176,8 +187,12 @@ impl IngestSession {
             IngestTransport::Udp => REORDER_DELAY,
             _ => Duration::ZERO,
         };
+        let mut pipeline = Pipeline::new(hub.clone(), expected_ssrc, reorder_delay);
+        for (pt, payload) in payload_types {
+            pipeline.map_payload_type(pt, payload);
+        }
         let driver = Driver {
-            pipeline: Pipeline::new(hub.clone(), expected_ssrc, reorder_delay),
+            pipeline,
             shared: shared.clone(),
             phase: phase_tx,
             stop: stop.clone(),

@@ -32,6 +32,20 @@ pub enum Payload {
     H264,
 }
 
+impl Payload {
+    /// From the encoding name of an `a=rtpmap` line (`PS`, `MP2P`, `H264`); `None` for
+    /// encodings the ingest cannot play.
+    pub fn from_encoding(name: &str) -> Option<Self> {
+        if name.eq_ignore_ascii_case("PS") || name.eq_ignore_ascii_case("MP2P") {
+            Some(Payload::Ps)
+        } else if name.eq_ignore_ascii_case("H264") {
+            Some(Payload::H264)
+        } else {
+            None
+        }
+    }
+}
+
 /// Counters and what the stream is; a snapshot, see `IngestHandle::stats`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct StreamStats {
@@ -102,6 +116,8 @@ pub struct Progress {
 pub struct Pipeline {
     hub: Hub,
     expected_ssrc: Option<u32>,
+    /// Payload types from the SDP answer's `a=rtpmap` lines.
+    pt_map: Vec<(u8, Payload)>,
     /// SSRC being played.
     ssrc: Option<u32>,
     warned_ssrc: bool,
@@ -129,6 +145,7 @@ impl Pipeline {
         Self {
             hub,
             expected_ssrc,
+            pt_map: Vec::new(),
             ssrc: None,
             warned_ssrc: false,
             reorder: ReorderBuffer::new(REORDER_SLOTS, reorder_delay),
@@ -277,12 +294,21 @@ impl Pipeline {
         progress
     }
 
-    /// PT 96 is PS and PT 98 is H.264, unless the payload says otherwise: PS starts with a
+    /// The SDP's `a=rtpmap` says what a payload type carries (`96 PS`, `98 H264`, or a
+    /// device's own numbering); without it PT 96 is PS and PT 98 is H.264.
+    pub fn map_payload_type(&mut self, pt: u8, payload: Payload) {
+        self.pt_map.retain(|(p, _)| *p != pt);
+        self.pt_map.push((pt, payload));
+    }
+
+    /// What the payload type maps to, unless the payload says otherwise: PS starts with a
     /// pack header at frame starts, which no RFC 6184 payload does.
-    fn decide(pt: u8, payload: &[u8]) -> Option<Payload> {
+    fn decide(&self, pt: u8, payload: &[u8]) -> Option<Payload> {
         let ps_start = payload.starts_with(&[0, 0, 1, 0xBA]);
+        let mapped = self.pt_map.iter().find(|(p, _)| *p == pt).map(|(_, m)| *m);
         match pt {
             _ if ps_start => Some(Payload::Ps),
+            _ if mapped.is_some() => mapped,
             PT_PS => Some(Payload::Ps),
             PT_H264 => Some(Payload::H264),
             // Static types (MPEG-TS is 33) are not ours.
@@ -300,7 +326,7 @@ impl Pipeline {
 
     fn depacketize(&mut self, p: &RtpPacket) {
         if let Depacketizer::Undecided = self.depacketizer {
-            match Self::decide(p.header.payload_type, &p.payload) {
+            match self.decide(p.header.payload_type, &p.payload) {
                 Some(Payload::Ps) => {
                     self.depacketizer = Depacketizer::Ps(Box::new(PsDemuxer::new()))
                 }
@@ -327,10 +353,19 @@ impl Pipeline {
             let out = match &mut self.depacketizer {
                 Depacketizer::Ps(d) => match d.pull() {
                     None => break,
-                    Some(Ok(f)) if f.kind == EsKind::Video => match f.video_codec() {
-                        Some(codec) => Out::Frame(codec, f.pts, f.dts, f.data),
-                        None => Out::Unknown,
-                    },
+                    // A program stream map names the codec. Without one it is sniffed, but
+                    // only until a codec works: an H.264 SEI can look like an H.265 header.
+                    Some(Ok(f)) if f.kind == EsKind::Video => {
+                        match f.stream_type.map(|t| t.video_codec()).unwrap_or_else(|| {
+                            self.params
+                                .as_ref()
+                                .map(|t| t.codec())
+                                .or_else(|| f.video_codec())
+                        }) {
+                            Some(codec) => Out::Frame(codec, f.pts, f.dts, f.data),
+                            None => Out::Unknown,
+                        }
+                    }
                     Some(Ok(_)) => continue, // audio is not served yet
                     Some(Err(_)) => Out::Error,
                 },
@@ -662,6 +697,25 @@ mod tests {
             out.push((ts, packets));
         }
         out
+    }
+
+    #[tokio::test]
+    async fn rtpmap_can_say_pt_96_is_h264() {
+        let hub = Hub::new();
+        let mut p = Pipeline::new(hub, None, REORDER_DELAY);
+        p.map_payload_type(96, Payload::from_encoding("h264").unwrap());
+        let now = Instant::now();
+        for (_, packets) in h264_rtp(3, 5) {
+            for d in packets {
+                let mut d = d.to_vec();
+                d[1] = (d[1] & 0x80) | 96;
+                p.push(now, d.into());
+            }
+        }
+        assert_eq!(p.stats().payload, Some(Payload::H264));
+        assert_eq!(p.stats().fragments, 4);
+        assert_eq!(Payload::from_encoding("MP2P"), Some(Payload::Ps));
+        assert_eq!(Payload::from_encoding("H265"), None);
     }
 
     #[tokio::test]
