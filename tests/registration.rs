@@ -299,3 +299,36 @@ async fn burst_of_200_devices_all_get_online() {
     sim.stop().await;
     p.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forgotten_device_is_refused_on_keepalive_and_registers_again() {
+    init_logging();
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut p = Platform::start(config(&db)).await;
+    let sim = Simulator::start(sim_config(p.sip(), 2)).await.unwrap();
+    sim.wait_registered(2, WAIT).await.unwrap();
+    let ids = ids(&sim);
+    p.wait_online(&ids, &[Some(true), Some(true)], WAIT).await;
+
+    // The platform forgets device 0 (as after DELETE /api/v1/devices/{id}, or a platform
+    // that lost its database): its next keepalive gets 403 and it must register again.
+    assert!(p.running().store.delete_device(&ids[0]).await.unwrap());
+    p.running().registry.reload(sim.device_id(0)).await;
+    sim.wait_for("device 0 registered a second time", WAIT, |s| {
+        s.devices[0].registrations >= 2
+    })
+    .await
+    .unwrap();
+    p.wait_online(&ids, &[Some(true), Some(true)], WAIT).await;
+    let s = sim.status();
+    assert!(
+        s.keepalives_refused.get(&403).is_some_and(|n| *n >= 1),
+        "{s}"
+    );
+    assert_eq!(
+        s.devices[1].registrations, 1,
+        "device 1 was left alone: {s}"
+    );
+    sim.stop().await;
+    p.shutdown().await;
+}

@@ -229,8 +229,10 @@ impl Platform {
             .send()
             .await
             .expect("GET /api/v1/devices");
-        assert_eq!(resp.status(), 200, "GET /api/v1/devices");
-        let body: Value = resp.json().await.expect("JSON");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        assert_eq!(status, 200, "GET /api/v1/devices: {text}");
+        let body: Value = serde_json::from_str(&text).expect("JSON");
         body["items"].as_array().cloned().unwrap_or_default()
     }
 
