@@ -332,3 +332,35 @@ async fn forgotten_device_is_refused_on_keepalive_and_registers_again() {
     sim.stop().await;
     p.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refreshes_before_expiry_and_reauthenticates_on_stale_nonce() {
+    init_logging();
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut cfg = config(&db);
+    // Grant 2 s registrations (refresh due at 1.6 s) and 1 s nonces, so refreshes carry
+    // credentials on an expired nonce and get `stale=true`.
+    cfg.sip.register_expires_min = Duration::from_secs(1);
+    cfg.sip.register_expires_max = Duration::from_secs(2);
+    cfg.sip.nonce_ttl = Duration::from_secs(1);
+    let mut p = Platform::start(cfg).await;
+    let sim = Simulator::start(sim_config(p.sip(), 2)).await.unwrap();
+    sim.wait_registered(2, WAIT).await.unwrap();
+    let ids = ids(&sim);
+    sim.wait_for("two refreshes per device", WAIT, |s| {
+        s.devices.iter().all(|d| d.registrations >= 3)
+    })
+    .await
+    .unwrap();
+    p.wait_online(&ids, &[Some(true), Some(true)], WAIT).await;
+    let s = sim.status();
+    assert!(s.stale_challenges >= 1, "{s}");
+    assert!(
+        s.register_failures.is_empty() && s.register_timeouts == 0,
+        "{s}"
+    );
+    assert!(s.keepalives_refused.is_empty(), "never lapsed: {s}");
+    assert_eq!(s.registered, 2, "{s}");
+    sim.stop().await;
+    p.shutdown().await;
+}

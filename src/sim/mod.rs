@@ -8,6 +8,12 @@
 //! it through [`SimHandle`]: counters and per-device state in a `watch` channel, commands to
 //! unplug, unregister or re-register single devices.
 //!
+//! Room left for what comes next: an INVITE is refused with 488 today in
+//! `Device::on_request`; answering it means an SDP answer (vigil-gb `sdp`), a new
+//! `Output` asking the driver to start a clip streamer (vigil-media PS muxer and RTP
+//! packetizer) on an RTP socket for that dialog, and BYE stopping it. Catalog change
+//! NOTIFYs are one more result MESSAGE sent through the same client transactions.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use vigil::sim::{SimConfig, Simulator};
