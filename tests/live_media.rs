@@ -232,6 +232,17 @@ async fn udp_h264_plays_as_fragmented_mp4_over_http() {
     assert_eq!((p.codec.as_str(), p.width, p.height), ("h264", 640, 360));
     // 3 s at 25 fps, plus up to one cached GOP at the start.
     assert!((60..=110).contains(&p.frames), "{p:?}");
+    let info: serde_json::Value = reqwest::get(format!("{}/live/mp4/info", server.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["mime"], "video/mp4; codecs=\"avc1.4d401e\"");
+    assert_eq!(
+        (info["width"].as_u64(), info["height"].as_u64()),
+        (Some(640), Some(360))
+    );
     let s = h.stats();
     assert_eq!(s.transport, IngestTransport::Udp);
     assert_eq!(s.stream.codec_string.as_deref(), Some("avc1.4d401e"));
@@ -696,7 +707,13 @@ async fn h265_plays_as_hevc_over_http_mp4() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_sessions_get_a_json_404() {
     let server = Server::start().await;
-    for path in ["nope.mp4", "nope/index.m3u8", "nope/init.mp4", "nope/ws"] {
+    for path in [
+        "nope.mp4",
+        "nope/index.m3u8",
+        "nope/init.mp4",
+        "nope/ws",
+        "nope/info",
+    ] {
         let r = reqwest::get(format!("{}/live/{path}", server.base))
             .await
             .unwrap();

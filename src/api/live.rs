@@ -8,13 +8,14 @@
 //!   players reconnect.
 //! - `GET /live/{id}/ws`: the same as WebSocket binary messages; a new init segment is sent
 //!   when parameter sets change (re-create the `SourceBuffer`).
+//! - `GET /live/{id}/info`: `{codec, codec_string, mime, width, height, viewers}` (503
+//!   until the first parameter sets).
 //! - `GET /live/{id}/index.m3u8`, `/live/{id}/init.mp4`, `/live/{id}/init-{v}.mp4`,
 //!   `/live/{id}/seg-{n}.m4s`: HLS, segments of about 1 s cut at key frames.
 
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -22,8 +23,10 @@ use axum::extract::{Path, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Json, Router};
 use bytes::Bytes;
 use futures_util::StreamExt;
+use serde_json::{Value, json};
 
 use super::ApiError;
 use crate::platform::media::{Hub, HubItem, InitSegment, Viewer, ViewerEnd};
@@ -56,6 +59,7 @@ pub fn routes<L: LiveLookup>(lookup: L) -> Router {
         .route("/live/{session}", get(mp4::<L>))
         .route("/live/{session}/ws", get(websocket::<L>))
         .route("/live/{session}/index.m3u8", get(playlist::<L>))
+        .route("/live/{session}/info", get(info::<L>))
         .route("/live/{session}/{file}", get(hls_file::<L>))
         .with_state(lookup)
 }
@@ -154,6 +158,25 @@ async fn serve_websocket(mut socket: WebSocket, mut viewer: Viewer) {
         },
     };
     let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
+/// What a player needs before the first byte: the MSE type for `addSourceBuffer`.
+async fn info<L: LiveLookup>(
+    State(lookup): State<L>,
+    Path(session): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let hub = find(&lookup, &session)?;
+    let info = hub
+        .info()
+        .ok_or_else(|| ApiError::Unavailable("the live session has no video yet".into()))?;
+    Ok(Json(json!({
+        "codec": format!("{:?}", info.codec),
+        "codec_string": info.codec_string,
+        "mime": info.mime(),
+        "width": info.width,
+        "height": info.height,
+        "viewers": hub.viewers(),
+    })))
 }
 
 async fn playlist<L: LiveLookup>(
