@@ -52,29 +52,20 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let sip = Arc::new(config.sip.clone());
     let stats = Arc::new(TransportStats::default());
     let (inbound_tx, inbound_rx) = tokio::sync::mpsc::channel(16_384);
-    let mut listen = config.sip.listen;
-    let udp_sock = if sip.transports.iter().any(|t| t == "udp") {
-        let s = udp::bind(listen).with_context(|| format!("binding SIP UDP on {listen}"))?;
-        listen = s.local_addr()?;
-        Some(Arc::new(s))
-    } else {
-        None
-    };
-    let tcp = if sip.transports.iter().any(|t| t == "tcp") {
-        let l = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("binding SIP TCP on {listen}"))?;
-        let conns = TcpConnections::new(
-            l.local_addr()?,
-            sip.tcp_max_connections,
-            sip.tcp_idle_timeout,
-            inbound_tx.clone(),
-            stats.clone(),
-            shutdown.clone(),
-        );
-        Some((l, conns))
-    } else {
-        None
+    let (udp_sock, tcp_listener) = bind_sip(&sip).await?;
+    let tcp = match tcp_listener {
+        Some(l) => {
+            let conns = TcpConnections::new(
+                l.local_addr()?,
+                sip.tcp_max_connections,
+                sip.tcp_idle_timeout,
+                inbound_tx.clone(),
+                stats.clone(),
+                shutdown.clone(),
+            );
+            Some((l, conns))
+        }
+        None => None,
     };
     let sender = SipSender::new(
         udp_sock.clone(),
@@ -160,6 +151,41 @@ impl Running {
     pub async fn wait(&mut self) {
         self.tasks.join_next().await;
     }
+}
+
+/// Binds the SIP UDP socket and TCP listener on `sip.listen`. With port 0 both must share
+/// the port UDP got; when TCP finds it taken, try another pair.
+async fn bind_sip(
+    sip: &crate::config::SipConfig,
+) -> anyhow::Result<(
+    Option<Arc<tokio::net::UdpSocket>>,
+    Option<tokio::net::TcpListener>,
+)> {
+    let want_udp = sip.transports.iter().any(|t| t == "udp");
+    let want_tcp = sip.transports.iter().any(|t| t == "tcp");
+    let attempts = if sip.listen.port() == 0 { 20 } else { 1 };
+    let mut last_err = None;
+    for _ in 0..attempts {
+        let mut listen = sip.listen;
+        let udp_sock = if want_udp {
+            let s = udp::bind(listen).with_context(|| format!("binding SIP UDP on {listen}"))?;
+            listen = s.local_addr()?;
+            Some(Arc::new(s))
+        } else {
+            None
+        };
+        if !want_tcp {
+            return Ok((udp_sock, None));
+        }
+        match tokio::net::TcpListener::bind(listen).await {
+            Ok(l) => return Ok((udp_sock, Some(l))),
+            Err(e) => {
+                last_err =
+                    Some(anyhow::Error::new(e).context(format!("binding SIP TCP on {listen}")))
+            }
+        }
+    }
+    Err(last_err.unwrap_or_else(|| anyhow::anyhow!("binding SIP listeners")))
 }
 
 /// Hides the password part of a database URL for logs.

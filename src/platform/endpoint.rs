@@ -1,92 +1,264 @@
-//! The SIP endpoint: takes every inbound message from the transport, absorbs retransmitted
-//! requests (the server side of RFC 3261 §17.2: the cached final response is sent again,
-//! the application sees the request once), and routes requests by method and MANSCDP
-//! command to the registry and, later, catalog and live sessions.
+//! The SIP endpoint: one task drives vigil-sip's sans-IO [`TransactionLayer`] with the
+//! messages the transport delivers, the requests and responses the platform sends, and the
+//! layer's timers. It routes new requests by method (REGISTER to the registry, MESSAGE by
+//! MANSCDP command, in-dialog requests to whoever registered for them) and resolves the
+//! platform's outgoing requests with their final response.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use vigil_gb::DeviceId;
+use vigil_gb::charset::Charset;
 use vigil_gb::manscdp::Manscdp;
+use vigil_sip::transaction::{Timers, TransactionKey, TransactionLayer, TxEvent};
+use vigil_sip::uri::Uri;
 use vigil_sip::{Message, Method, Request, Response};
 
 use super::registry::{KeepaliveVerdict, Registry};
 use crate::config::SipConfig;
 use crate::transport::{Inbound, Peer, Proto, SipSender};
 
-/// How long a final response is kept for retransmitted requests (Timer J, 64*T1).
-const ABSORB_UDP: Duration = Duration::from_secs(32);
-/// Entries in the absorption table before new requests are refused with 503.
-const MAX_SERVER_TRANSACTIONS: usize = 200_000;
+const ALLOW: &str = "REGISTER, MESSAGE, OPTIONS, INVITE, ACK, BYE, CANCEL, INFO, NOTIFY, SUBSCRIBE";
 
-/// Identifies a server transaction (RFC 3261 §17.2.3; RFC 2543 fallback when the branch
-/// lacks the magic cookie).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum ServerKey {
-    Branch {
-        branch: String,
-        sent_by: String,
-        method: Method,
-    },
-    Legacy {
-        call_id: String,
-        cseq: String,
-        from_tag: String,
-        via: String,
-    },
+/// A MANSCDP message a device sent (other than Keepalive), already answered 200 OK.
+#[derive(Debug, Clone)]
+pub struct ManscdpInbound {
+    pub device_id: DeviceId,
+    pub msg: Manscdp,
+    pub charset: Charset,
+    pub peer: Peer,
 }
 
-fn server_key(req: &Request) -> Option<ServerKey> {
-    let via = req.headers.top_via().ok()?;
-    // ACK for a non-2xx belongs to the INVITE's transaction; CANCEL has its own.
-    let method = match req.method {
-        Method::Ack => Method::Invite,
-        ref m => m.clone(),
-    };
-    match via.branch() {
-        Some(b) if via.has_rfc3261_branch() => Some(ServerKey::Branch {
-            branch: b.to_owned(),
-            sent_by: format!("{}:{}", via.host, via.port.unwrap_or(5060)),
-            method,
-        }),
-        _ => Some(ServerKey::Legacy {
-            call_id: req.headers.call_id().ok()?.to_owned(),
-            cseq: req.headers.get("CSeq")?.to_owned(),
-            from_tag: req
-                .headers
-                .from()
-                .ok()?
-                .tag()
-                .unwrap_or_default()
-                .to_owned(),
-            via: req.headers.get("Via")?.to_owned(),
-        }),
+/// A request for a component that registered for its method (BYE, INFO, NOTIFY ...). The
+/// component must answer through `responder` (dropping it answers 500).
+#[derive(Debug)]
+pub struct InboundRequest {
+    pub request: Request,
+    pub peer: Peer,
+    pub responder: Responder,
+}
+
+/// Answers one server transaction.
+#[derive(Debug)]
+pub struct Responder {
+    key: TransactionKey,
+    peer: Peer,
+    tx: mpsc::Sender<Cmd>,
+    /// Sent if the responder is dropped unanswered.
+    fallback: Option<Response>,
+}
+
+impl Responder {
+    pub async fn respond(mut self, resp: Response) {
+        self.fallback = None;
+        let _ = self
+            .tx
+            .send(Cmd::Respond {
+                key: self.key,
+                peer: self.peer,
+                resp,
+            })
+            .await;
     }
 }
 
-enum Absorb {
-    /// Being handled; a retransmission is dropped.
-    InProgress,
-    /// Answered; a retransmission gets these bytes again.
-    Completed { bytes: Bytes, until: Instant },
+impl Drop for Responder {
+    fn drop(&mut self) {
+        if let Some(resp) = self.fallback.take() {
+            // Best effort; the layer gives up on the transaction anyway after 64*T1.
+            let _ = self.tx.try_send(Cmd::Respond {
+                key: self.key,
+                peer: self.peer,
+                resp,
+            });
+        }
+    }
 }
 
-/// Handle for sending requests to devices (catalog queries, INVITE) lands here later.
+/// Why an outgoing request got no final response.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum RequestError {
+    #[error("no response from the device (timeout)")]
+    Timeout,
+    #[error("cannot reach the device: {0}")]
+    Transport(String),
+    #[error("request refused by the SIP layer: {0}")]
+    Invalid(String),
+    #[error("the SIP endpoint is shutting down")]
+    Closed,
+}
+
+enum Cmd {
+    Respond {
+        key: TransactionKey,
+        peer: Peer,
+        resp: Response,
+    },
+    Request {
+        req: Request,
+        peer: Peer,
+        reply: oneshot::Sender<Result<Response, RequestError>>,
+        /// For INVITE: every further 2xx retransmission goes here so the caller can re-ACK.
+        provisional: Option<mpsc::Sender<Response>>,
+    },
+    Stateless {
+        peer: Peer,
+        msg: Message,
+    },
+}
+
+impl std::fmt::Debug for Cmd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Cmd::Respond { .. } => "Respond",
+            Cmd::Request { .. } => "Request",
+            Cmd::Stateless { .. } => "Stateless",
+        })
+    }
+}
+
+type Routes = Arc<RwLock<HashMap<Method, mpsc::Sender<InboundRequest>>>>;
+
+/// Handle to the endpoint task; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
+    tx: mpsc::Sender<Cmd>,
+    routes: Routes,
+    manscdp: Arc<RwLock<Option<mpsc::Sender<ManscdpInbound>>>>,
+    config: Arc<SipConfig>,
     pub sender: SipSender,
 }
 
+impl Endpoint {
+    /// Sends a request (a new client transaction) and waits for its final response.
+    pub async fn request(&self, req: Request, peer: Peer) -> Result<Response, RequestError> {
+        let (reply, wait) = oneshot::channel();
+        self.tx
+            .send(Cmd::Request {
+                req,
+                peer,
+                reply,
+                provisional: None,
+            })
+            .await
+            .map_err(|_| RequestError::Closed)?;
+        wait.await.map_err(|_| RequestError::Closed)?
+    }
+
+    /// Sends an INVITE; resolves with the final response, and afterwards passes every
+    /// retransmitted 2xx to `retransmits` (re-ACK them through the dialog).
+    pub async fn invite(
+        &self,
+        req: Request,
+        peer: Peer,
+        retransmits: mpsc::Sender<Response>,
+    ) -> Result<Response, RequestError> {
+        let (reply, wait) = oneshot::channel();
+        self.tx
+            .send(Cmd::Request {
+                req,
+                peer,
+                reply,
+                provisional: Some(retransmits),
+            })
+            .await
+            .map_err(|_| RequestError::Closed)?;
+        wait.await.map_err(|_| RequestError::Closed)?
+    }
+
+    /// Sends a message outside any transaction (ACK for a 2xx).
+    pub async fn send_stateless(&self, peer: Peer, msg: impl Into<Message>) {
+        let _ = self
+            .tx
+            .send(Cmd::Stateless {
+                peer,
+                msg: msg.into(),
+            })
+            .await;
+    }
+
+    /// Routes new requests of `method` to `tx` (e.g. BYE to live sessions).
+    pub fn route(&self, method: Method, tx: mpsc::Sender<InboundRequest>) {
+        self.routes
+            .write()
+            .expect("routes poisoned")
+            .insert(method, tx);
+    }
+
+    /// Routes MANSCDP messages from registered devices (catalog, device info ...) to `tx`.
+    pub fn route_manscdp(&self, tx: mpsc::Sender<ManscdpInbound>) {
+        *self.manscdp.write().expect("routes poisoned") = Some(tx);
+    }
+
+    /// A new out-of-dialog request from the platform to a device: Via from the address the
+    /// device reached us on, From = the platform's ID with a new tag, To = `to`, new
+    /// Call-ID, CSeq 1, Max-Forwards 70.
+    pub fn new_request(
+        &self,
+        method: Method,
+        request_uri: Uri,
+        to: &DeviceId,
+        peer: &Peer,
+    ) -> Request {
+        let c = &self.config;
+        let mut req = Request::new(method.clone(), request_uri);
+        let branch = vigil_sip::ids::new_branch(rand::random());
+        req.headers.push(
+            "Via",
+            format!(
+                "SIP/2.0/{} {};rport;branch={branch}",
+                peer.proto.via_token(),
+                peer.local
+            ),
+        );
+        req.headers.push(
+            "From",
+            format!(
+                "<sip:{}@{}>;tag={}",
+                c.server_id,
+                c.domain,
+                vigil_sip::ids::new_tag(rand::random())
+            ),
+        );
+        req.headers.push("To", format!("<sip:{to}@{}>", c.domain));
+        req.headers.push(
+            "Call-ID",
+            vigil_sip::ids::new_call_id(rand::random(), Some(&peer.local.ip().to_string())),
+        );
+        req.headers.push("CSeq", format!("1 {}", method.as_str()));
+        req.headers.push("Max-Forwards", "70");
+        req.headers
+            .push("User-Agent", concat!("vigil/", env!("CARGO_PKG_VERSION")));
+        req
+    }
+
+    /// The platform's Contact URI as seen on `peer`'s local address.
+    pub fn contact(&self, peer: &Peer) -> String {
+        let t = match peer.proto {
+            Proto::Udp => "",
+            Proto::Tcp => ";transport=tcp",
+        };
+        format!("<sip:{}@{}{t}>", self.config.server_id, peer.local)
+    }
+}
+
+struct Pending {
+    reply: Option<oneshot::Sender<Result<Response, RequestError>>>,
+    retransmits: Option<mpsc::Sender<Response>>,
+}
+
 struct Task {
-    config: Arc<SipConfig>,
+    layer: TransactionLayer<Peer>,
     sender: SipSender,
     registry: Registry,
-    absorb: HashMap<ServerKey, Absorb>,
-    done_tx: mpsc::Sender<(ServerKey, Peer, Response)>,
+    routes: Routes,
+    manscdp: Arc<RwLock<Option<mpsc::Sender<ManscdpInbound>>>>,
+    pending: HashMap<TransactionKey, Pending>,
+    cmd_tx: mpsc::Sender<Cmd>,
 }
 
 /// Starts the endpoint task.
@@ -97,79 +269,199 @@ pub fn spawn(
     registry: Registry,
     stop: CancellationToken,
 ) -> Endpoint {
-    let (done_tx, done_rx) = mpsc::channel(8192);
+    let (cmd_tx, cmd_rx) = mpsc::channel(16_384);
+    let routes: Routes = Arc::default();
+    let manscdp = Arc::new(RwLock::new(None));
+    let mut tx_config = vigil_sip::transaction::Config::new(Timers::default());
+    tx_config.max_server_transactions = 200_000;
     let task = Task {
-        config,
+        layer: TransactionLayer::with_config(tx_config),
         sender: sender.clone(),
         registry,
-        absorb: HashMap::new(),
-        done_tx,
+        routes: routes.clone(),
+        manscdp: manscdp.clone(),
+        pending: HashMap::new(),
+        cmd_tx: cmd_tx.clone(),
     };
-    tokio::spawn(task.run(inbound, done_rx, stop));
-    Endpoint { sender }
+    tokio::spawn(task.run(inbound, cmd_rx, stop));
+    Endpoint {
+        tx: cmd_tx,
+        routes,
+        manscdp,
+        config,
+        sender,
+    }
 }
 
 impl Task {
     async fn run(
         mut self,
         mut inbound: mpsc::Receiver<Inbound>,
-        mut done: mpsc::Receiver<(ServerKey, Peer, Response)>,
+        mut cmds: mpsc::Receiver<Cmd>,
         stop: CancellationToken,
     ) {
-        let mut prune = tokio::time::interval(Duration::from_secs(1));
         loop {
+            let deadline = self.layer.poll_timeout();
             tokio::select! {
                 _ = stop.cancelled() => return,
-                Some(inb) = inbound.recv() => self.on_inbound(inb).await,
-                Some((key, peer, resp)) = done.recv() => self.complete(key, peer, resp).await,
-                _ = prune.tick() => {
-                    let now = Instant::now();
-                    self.absorb.retain(|_, a| match a {
-                        Absorb::InProgress => true,
-                        Absorb::Completed { until, .. } => *until > now,
-                    });
+                Some(inb) = inbound.recv() => {
+                    let reliable = inb.peer.proto == Proto::Tcp;
+                    self.layer.handle_message(Instant::now().into_std(), inb.msg, inb.peer, reliable);
                 }
+                Some(cmd) = cmds.recv() => self.on_cmd(cmd),
+                _ = sleep_until_opt(deadline) => self.layer.handle_timeout(Instant::now().into_std()),
             }
+            self.drain().await;
         }
     }
 
-    async fn on_inbound(&mut self, inb: Inbound) {
-        match inb.msg {
-            Message::Request(req) => self.on_request(req, inb.peer).await,
-            Message::Response(resp) => {
-                tracing::debug!(status = resp.status.code(), remote = %inb.peer.remote, "response with no client transaction");
+    fn on_cmd(&mut self, cmd: Cmd) {
+        let now = Instant::now().into_std();
+        match cmd {
+            Cmd::Respond { key, peer, resp } => {
+                let to = response_peer(&resp, peer);
+                if to != peer {
+                    let _ = self.layer.set_route(key, to);
+                }
+                if let Err(e) = self.layer.send_response(now, key, resp) {
+                    tracing::debug!(error = %e, "response for a finished transaction dropped");
+                }
             }
+            Cmd::Request {
+                req,
+                peer,
+                reply,
+                provisional,
+            } => {
+                let reliable = peer.proto == Proto::Tcp;
+                match self.layer.send_request(now, req, peer, reliable) {
+                    Ok(key) => {
+                        self.pending.insert(
+                            key,
+                            Pending {
+                                reply: Some(reply),
+                                retransmits: provisional,
+                            },
+                        );
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(RequestError::Invalid(e.to_string())));
+                    }
+                }
+            }
+            Cmd::Stateless { peer, msg } => self.layer.send_stateless(peer, msg),
         }
     }
 
-    async fn on_request(&mut self, req: Request, peer: Peer) {
-        let Some(key) = server_key(&req) else {
-            // parse() guarantees Via/CSeq/Call-ID; this is unreachable in practice.
-            return;
-        };
-        match self.absorb.get(&key) {
-            Some(Absorb::InProgress) => return,
-            Some(Absorb::Completed { bytes, .. }) => {
-                if req.method != Method::Ack {
-                    let bytes = bytes.clone();
-                    let to = response_peer(&req, peer);
-                    let _ = self.sender.send(&to, bytes, false).await;
+    async fn drain(&mut self) {
+        loop {
+            let mut progressed = false;
+            while let Some(t) = self.layer.poll_transmit() {
+                progressed = true;
+                // Requests to a TCP device may need a new connection (it may have dropped).
+                let connect = t.key.is_some_and(|k| self.pending.contains_key(&k));
+                if let Err(e) = self.sender.send(&t.to, t.data, connect).await {
+                    tracing::debug!(remote = %t.to.remote, error = %e, "SIP send failed");
+                    if let Some(k) = t.key {
+                        self.layer.transport_error(k);
+                    }
                 }
+            }
+            while let Some(ev) = self.layer.poll_event() {
+                progressed = true;
+                self.on_event(ev);
+            }
+            if !progressed {
                 return;
             }
-            None => {}
         }
-        if req.method == Method::Ack {
-            return; // ACK for a 2xx we never sent, or after the transaction ended.
+    }
+
+    fn on_event(&mut self, ev: TxEvent<Peer>) {
+        match ev {
+            TxEvent::NewRequest { key, request, from } => self.dispatch(key, request, from),
+            TxEvent::Cancel {
+                key,
+                request,
+                from,
+                invite,
+            } => {
+                let status = if invite.is_some() { 200 } else { 481 };
+                let resp = Response::for_request(&request, status, "");
+                let _ = self.cmd_tx.try_send(Cmd::Respond {
+                    key,
+                    peer: from,
+                    resp,
+                });
+            }
+            TxEvent::Ack { .. } | TxEvent::Terminated { .. } => {}
+            TxEvent::Response { key, response } => {
+                if !response.status.is_final() {
+                    return;
+                }
+                let Some(p) = self.pending.get_mut(&key) else {
+                    return;
+                };
+                if let Some(reply) = p.reply.take() {
+                    let _ = reply.send(Ok(response));
+                } else if let Some(r) = &p.retransmits {
+                    let _ = r.try_send(response);
+                }
+                if p.retransmits.is_none() {
+                    self.pending.remove(&key);
+                }
+            }
+            TxEvent::StrayResponse { response, from } => {
+                tracing::debug!(status = response.status.code(), remote = %from.remote, "response matching no transaction");
+            }
+            TxEvent::Timeout { key, cause } => {
+                if let Some(p) = self.pending.remove(&key)
+                    && let Some(reply) = p.reply
+                {
+                    tracing::debug!(%key, ?cause, "request timed out");
+                    let _ = reply.send(Err(RequestError::Timeout));
+                }
+            }
+            TxEvent::TransportError { key } => {
+                if let Some(p) = self.pending.remove(&key)
+                    && let Some(reply) = p.reply
+                {
+                    let _ = reply.send(Err(RequestError::Transport("send failed".into())));
+                }
+            }
+            TxEvent::Overloaded { request, from } => {
+                let mut resp = Response::for_request(&request, 503, "Overloaded");
+                resp.headers.push("Retry-After", "5");
+                let to = response_peer(&resp, from);
+                self.layer.send_stateless(to, resp);
+            }
+            TxEvent::BadRequest {
+                request,
+                from,
+                error,
+            } => {
+                tracing::warn!(remote = %from.remote, header = error.name, why = error.why, "bad request");
+                if request.method != Method::Ack && request.headers.contains("Via") {
+                    let resp = Response::for_request(
+                        &request,
+                        400,
+                        &format!("Bad {}: {}", error.name, error.why),
+                    );
+                    let to = response_peer(&resp, from);
+                    self.layer.send_stateless(to, resp);
+                }
+            }
         }
-        if self.absorb.len() >= MAX_SERVER_TRANSACTIONS {
-            let mut resp = Response::for_request(&req, 503, "Overloaded");
-            resp.headers.push("Retry-After", "5");
-            self.send_response(&req, peer, resp).await;
-            return;
-        }
-        self.absorb.insert(key.clone(), Absorb::InProgress);
-        let done = self.done_tx.clone();
+    }
+
+    fn dispatch(&mut self, key: TransactionKey, req: Request, peer: Peer) {
+        let cmd_tx = self.cmd_tx.clone();
+        let reply = move |resp: Response| {
+            let tx = cmd_tx.clone();
+            async move {
+                let _ = tx.send(Cmd::Respond { key, peer, resp }).await;
+            }
+        };
         match req.method {
             Method::Register => {
                 let registry = self.registry.clone();
@@ -178,87 +470,73 @@ impl Task {
                         .register(req.clone(), peer)
                         .await
                         .unwrap_or_else(|| Response::for_request(&req, 503, "Shutting down"));
-                    let _ = done.send((key, response_peer(&req, peer), resp)).await;
+                    reply(resp).await;
                 });
             }
             Method::Message => {
                 let registry = self.registry.clone();
-                let config = self.config.clone();
+                let manscdp = self.manscdp.read().expect("routes poisoned").clone();
                 tokio::spawn(async move {
-                    let resp = on_message(&config, &registry, &req, peer).await;
-                    let _ = done.send((key, response_peer(&req, peer), resp)).await;
+                    let resp = on_message(&registry, manscdp, &req, peer).await;
+                    reply(resp).await;
                 });
             }
             Method::Options => {
                 let mut resp = Response::for_request(&req, 200, "OK");
-                resp.headers.push(
-                    "Allow",
-                    "REGISTER, MESSAGE, OPTIONS, ACK, BYE, INFO, NOTIFY",
-                );
-                self.complete(key, response_peer(&req, peer), resp).await;
+                resp.headers.push("Allow", ALLOW);
+                tokio::spawn(reply(resp));
             }
-            Method::Other(ref m) => {
-                tracing::debug!(method = m, remote = %peer.remote, "unknown SIP method");
-                let mut resp = Response::for_request(&req, 501, "Not Implemented");
-                resp.headers.push(
-                    "Allow",
-                    "REGISTER, MESSAGE, OPTIONS, ACK, BYE, INFO, NOTIFY",
-                );
-                self.complete(key, response_peer(&req, peer), resp).await;
-            }
-            _ => {
-                tracing::debug!(method = %req.method.as_str(), remote = %peer.remote, "SIP method not handled yet");
-                let mut resp = Response::for_request(&req, 405, "Method Not Allowed");
-                resp.headers.push(
-                    "Allow",
-                    "REGISTER, MESSAGE, OPTIONS, ACK, BYE, INFO, NOTIFY",
-                );
-                self.complete(key, response_peer(&req, peer), resp).await;
-            }
-        }
-    }
-
-    async fn complete(&mut self, key: ServerKey, to: Peer, resp: Response) {
-        let bytes = Bytes::from(resp.to_bytes());
-        if resp.status.is_final() {
-            let keep = if to.proto == Proto::Udp {
-                ABSORB_UDP
-            } else {
-                Duration::ZERO
-            };
-            if keep.is_zero() {
-                self.absorb.remove(&key);
-            } else {
-                self.absorb.insert(
-                    key,
-                    Absorb::Completed {
-                        bytes: bytes.clone(),
-                        until: Instant::now() + keep,
-                    },
-                );
+            ref m => {
+                let route = self.routes.read().expect("routes poisoned").get(m).cloned();
+                match route {
+                    Some(tx) => {
+                        let fallback = Some(Response::for_request(&req, 500, "Unhandled"));
+                        let inb = InboundRequest {
+                            request: req,
+                            peer,
+                            responder: Responder {
+                                key,
+                                peer,
+                                tx: self.cmd_tx.clone(),
+                                fallback,
+                            },
+                        };
+                        if let Err(
+                            mpsc::error::TrySendError::Full(inb)
+                            | mpsc::error::TrySendError::Closed(inb),
+                        ) = tx.try_send(inb)
+                        {
+                            let resp = Response::for_request(&inb.request, 503, "Busy");
+                            tokio::spawn(inb.responder.respond(resp));
+                        }
+                    }
+                    None => {
+                        let (status, reason) = match m {
+                            Method::Other(_) => (501, "Not Implemented"),
+                            // In-dialog requests for dialogs we do not know (RFC 3261 §12.2.2).
+                            Method::Bye | Method::Info | Method::Notify => {
+                                (481, "Call/Transaction Does Not Exist")
+                            }
+                            _ => (405, "Method Not Allowed"),
+                        };
+                        tracing::debug!(method = %m.as_str(), remote = %peer.remote, status, "request not handled");
+                        let mut resp = Response::for_request(&req, status, reason);
+                        resp.headers.push("Allow", ALLOW);
+                        tokio::spawn(reply(resp));
+                    }
+                }
             }
         }
-        if let Err(e) = self.sender.send(&to, bytes, false).await {
-            tracing::debug!(remote = %to.remote, error = %e, "cannot send response");
-        }
-    }
-
-    async fn send_response(&mut self, req: &Request, peer: Peer, resp: Response) {
-        let to = response_peer(req, peer);
-        let _ = self
-            .sender
-            .send(&to, Bytes::from(resp.to_bytes()), false)
-            .await;
     }
 }
 
 /// Where a response goes: the same connection for TCP; for UDP the Via's received/rport
 /// (RFC 3261 §18.2.2, RFC 3581), which for NATed devices is the packet's source.
-fn response_peer(req: &Request, peer: Peer) -> Peer {
+fn response_peer(resp: &Response, peer: Peer) -> Peer {
     if peer.proto == Proto::Tcp {
         return peer;
     }
-    match req.headers.top_via() {
+    match resp.headers.top_via() {
         Ok(via) => Peer {
             remote: vigil_sip::routing::response_address(&via, peer.remote),
             ..peer
@@ -267,10 +545,17 @@ fn response_peer(req: &Request, peer: Peer) -> Peer {
     }
 }
 
+async fn sleep_until_opt(t: Option<std::time::Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(Instant::from_std(t)).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// A MESSAGE from a device: MANSCDP in GB2312/GBK/GB18030/UTF-8.
 async fn on_message(
-    _config: &SipConfig,
     registry: &Registry,
+    manscdp: Option<mpsc::Sender<ManscdpInbound>>,
     req: &Request,
     peer: Peer,
 ) -> Response {
@@ -292,44 +577,56 @@ async fn on_message(
             "Unsupported Media Type (expected Application/MANSCDP+xml)",
         );
     }
-    let (msg, _charset) = match vigil_gb::parse_body(&req.body) {
+    let (msg, charset) = match vigil_gb::parse_body(&req.body) {
         Ok(m) => m,
         Err(e) => {
             tracing::warn!(device = from_user.as_deref().unwrap_or("?"), remote = %peer.remote, error = %e, "bad MANSCDP body");
-            return Response::for_request(req, 400, &format!("Bad MANSCDP: {e}"));
+            return Response::for_request(req, 400, &format!("Bad MANSCDP: {}", e.reason_phrase()));
         }
     };
     let sender_id = from_user
         .as_deref()
-        .and_then(|u| u.parse::<vigil_gb::DeviceId>().ok());
-    match msg {
-        Manscdp::Keepalive(k) => {
-            // The device is the From user; the body's DeviceID names the same device.
-            let id = sender_id.unwrap_or(k.device_id);
-            match registry.seen(id, peer, true).await {
-                KeepaliveVerdict::Ok => Response::for_request(req, 200, "OK"),
-                KeepaliveVerdict::NotRegistered => not_registered(req, &id, &peer),
-            }
-        }
-        other => {
-            let Some(id) = sender_id else {
-                return Response::for_request(req, 400, "From user is not a GB28181 device ID");
-            };
-            match registry.seen(id, peer, false).await {
-                KeepaliveVerdict::Ok => {
-                    tracing::debug!(device_id = %id, msg = ?std::mem::discriminant(&other), "MANSCDP message not handled yet");
-                    Response::for_request(req, 200, "OK")
+        .and_then(|u| u.parse::<DeviceId>().ok());
+    if let Manscdp::Keepalive(k) = &msg {
+        // The device is the From user; the body's DeviceID names the same device.
+        let id = sender_id.unwrap_or(k.device_id);
+        return match registry.seen(id, peer, true).await {
+            KeepaliveVerdict::Ok => Response::for_request(req, 200, "OK"),
+            KeepaliveVerdict::NotRegistered => not_registered(req, &id, &peer),
+        };
+    }
+    let Some(id) = sender_id else {
+        return Response::for_request(req, 400, "From user is not a GB28181 device ID");
+    };
+    match registry.seen(id, peer, false).await {
+        KeepaliveVerdict::Ok => {
+            match manscdp {
+                Some(tx) => {
+                    let inb = ManscdpInbound {
+                        device_id: id,
+                        msg,
+                        charset,
+                        peer,
+                    };
+                    if tx.send_timeout(inb, Duration::from_secs(2)).await.is_err() {
+                        tracing::warn!(device_id = %id, "MANSCDP consumer is not keeping up");
+                        return Response::for_request(req, 503, "Busy");
+                    }
                 }
-                KeepaliveVerdict::NotRegistered => not_registered(req, &id, &peer),
+                None => {
+                    tracing::debug!(device_id = %id, cmd = msg.cmd_type(), "MANSCDP message not handled")
+                }
             }
+            Response::for_request(req, 200, "OK")
         }
+        KeepaliveVerdict::NotRegistered => not_registered(req, &id, &peer),
     }
 }
 
 /// A MESSAGE from a device that is not registered gets 403: it tells the device we know
 /// it and refuse until it registers (devices re-register on it), where 401 would ask it to
 /// authenticate this MESSAGE and 404 reads as "wrong server".
-fn not_registered(req: &Request, id: &vigil_gb::DeviceId, peer: &Peer) -> Response {
+fn not_registered(req: &Request, id: &DeviceId, peer: &Peer) -> Response {
     tracing::info!(device_id = %id, remote = %peer.remote, "MESSAGE from a device that is not registered: 403");
     Response::for_request(req, 403, "Not registered")
 }
