@@ -110,6 +110,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let app = api::router(ApiState {
         store: store.clone(),
         started: Instant::now(),
+        config: Arc::new(config.clone()),
+        events: events.clone(),
+        registry: registry.clone(),
+        endpoint: endpoint.clone(),
     });
     let stop = shutdown.clone();
     tasks.spawn(async move {

@@ -19,6 +19,10 @@ pub use error::ApiError;
 pub struct ApiState {
     pub store: Store,
     pub started: Instant,
+    pub config: std::sync::Arc<crate::config::Config>,
+    pub events: crate::platform::events::EventBus,
+    pub registry: crate::platform::registry::Registry,
+    pub endpoint: crate::platform::endpoint::Endpoint,
 }
 
 pub fn router(state: ApiState) -> Router {
