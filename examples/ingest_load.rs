@@ -152,7 +152,7 @@ async fn main() {
                 bytes
             }));
         }
-        handles.push(IngestSession::start(cfg, hub).await.unwrap());
+        handles.push(IngestSession::start(cfg, hub).unwrap());
     }
     let warmup = 3;
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())

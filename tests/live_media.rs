@@ -129,7 +129,7 @@ async fn ingest(
     let cfg = IngestConfig::new(transport(number), port, rtp_timeout).expected_ssrc(SSRC);
     let hub = Hub::new();
     server.add(id, &hub);
-    (IngestSession::start(cfg, hub).await.unwrap(), number)
+    (IngestSession::start(cfg, hub).unwrap(), number)
 }
 
 async fn udp_session(
@@ -653,7 +653,7 @@ async fn silence_for_rtp_timeout_ends_the_session_and_frees_the_port() {
     let hub = Hub::new();
     server.add("quiet", &hub);
     let cfg = IngestConfig::new(IngestTransport::Udp, port, ms(1000)).expected_ssrc(SSRC);
-    let h = IngestSession::start(cfg, hub.clone()).await.unwrap();
+    let h = IngestSession::start(cfg, hub.clone()).unwrap();
     let cam = camera(
         Sink::udp(number).await,
         VideoCodec::H264,

@@ -28,15 +28,15 @@ const MAX_DATAGRAM: usize = 65_536;
 const CHUNK: usize = 16 * 1024;
 /// TCP read size.
 const TCP_READ: usize = 16 * 1024;
+/// Datagrams read per wake-up before yielding to the runtime.
+const BATCH: usize = 64;
+/// How often a TCP active session retries connecting to the device.
+const CONNECT_RETRY: Duration = Duration::from_millis(300);
 
 thread_local! {
     /// Receive buffer of the worker thread running a UDP session.
     static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; MAX_DATAGRAM]);
 }
-/// Datagrams read per wake-up before yielding to the runtime.
-const BATCH: usize = 64;
-/// How often a TCP active session retries connecting to the device.
-const CONNECT_RETRY: Duration = Duration::from_millis(300);
 
 /// How RTP reaches us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -97,6 +97,8 @@ pub enum EndReason {
     Stopped,
     #[error("no RTP for {0:?}")]
     RtpTimeout(Duration),
+    /// TCP active only: a TCP passive session waits (within `rtp_timeout`) for the device
+    /// to connect again.
     #[error("the device closed the TCP connection")]
     PeerClosed,
     #[error("could not connect to the device: {0}")]
@@ -127,7 +129,7 @@ pub struct IngestStats {
     pub stream: StreamStats,
 }
 
-/// The session's state shared with its handle; written once per frame or second.
+/// The session's state shared with its handle; written about once a second.
 #[derive(Debug)]
 struct Shared {
     stats: Mutex<IngestStats>,
@@ -138,10 +140,10 @@ struct Shared {
 pub struct IngestSession;
 
 impl IngestSession {
-    /// Binds (UDP) or listens (TCP passive) on the config's port and starts the session
-    /// task. TCP active connects inside the task, retrying until `rtp_timeout`.
-    /// When the session ends the hub is closed and the port freed.
-    pub async fn start(cfg: IngestConfig, hub: Hub) -> io::Result<IngestHandle> {
+    /// Starts the session task on the port's bound socket (UDP) or listener (TCP passive);
+    /// TCP active connects inside the task, retrying until `rtp_timeout`. Call it within
+    /// the tokio runtime. When the session ends the hub is closed and the port freed.
+    pub fn start(cfg: IngestConfig, hub: Hub) -> io::Result<IngestHandle> {
         let IngestConfig {
             transport,
             mut port,

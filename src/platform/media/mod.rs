@@ -3,14 +3,28 @@
 //! the HLS segmenter. The sans-IO media work is `vigil_media`; this module owns the sockets,
 //! tasks and timers around it.
 //!
-//! How a live session uses it:
-//! ```text
-//! let port = ports.allocate()?;                       // its number goes into the SDP offer
+//! How a live session uses it (the live routes find the hub by session id, see
+//! `api::live`):
+//! ```no_run
+//! # async fn live(ports: &vigil::platform::media::RtpPorts, ssrc: u32) -> anyhow::Result<()> {
+//! use std::time::Duration;
+//! use vigil::platform::media::*;
+//!
+//! let port = ports.allocate()?; // bound now; `port.port()` goes into the SDP offer
+//! // ... INVITE, 200 OK: the answer gives the transport (and the address for TCP active) ...
 //! let hub = Hub::new();
-//! let ingest = IngestSession::start(IngestConfig::new(IngestTransport::Udp, port, rtp_timeout)
-//!     .expected_ssrc(ssrc), hub.clone()).await?;       // before INVITE (TCP active: after 200 OK)
-//! ingest.first_keyframe().await?;                     // answer POST .../live
-//! select! { r = ingest.ended() => BYE, _ = hub.idle_for(idle_timeout) => BYE }
+//! let cfg = IngestConfig::new(IngestTransport::Udp, port, Duration::from_secs(10))
+//!     .expected_ssrc(ssrc)
+//!     .payload_type(96, Payload::Ps);
+//! let ingest = IngestSession::start(cfg, hub.clone())?;
+//! // Answer `POST .../live` once there is a picture (media.invite_timeout).
+//! tokio::time::timeout(Duration::from_secs(8), ingest.first_keyframe()).await??;
+//! tokio::select! {
+//!     reason = ingest.ended() => println!("stream ended: {reason}"), // send BYE
+//!     _ = hub.idle_for(Duration::from_secs(30)) => ingest.stop(),    // nobody watches: BYE
+//! }
+//! # Ok(())
+//! # }
 //! ```
 
 pub mod hls;
