@@ -46,7 +46,8 @@ impl Server {
     async fn start() -> Self {
         let sessions: Arc<Mutex<HashMap<String, Hub>>> = Arc::default();
         let table = sessions.clone();
-        let app = live::routes(move |id: &str| table.lock().unwrap().get(id).cloned());
+        let app: axum::Router =
+            live::routes(move |id: &str| table.lock().unwrap().get(id).cloned());
         let listener = TcpListener::bind((LOCALHOST, 0)).await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

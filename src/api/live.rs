@@ -53,8 +53,13 @@ where
     }
 }
 
-/// The `/live/...` routes (no fallback, so it merges into a router that has one).
-pub fn routes<L: LiveLookup>(lookup: L) -> Router {
+/// The `/live/...` routes (no fallback, so it merges into a router that has one). Generic
+/// over the outer router's state, so it merges before or after `with_state`.
+pub fn routes<S, L>(lookup: L) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    L: LiveLookup,
+{
     Router::new()
         .route("/live/{session}", get(mp4::<L>))
         .route("/live/{session}/ws", get(websocket::<L>))
@@ -264,7 +269,14 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_session_is_a_json_404() {
-        let app = routes(|_: &str| None::<Hub>);
+        // Merged into an application router that has its own state, before `with_state`.
+        let app = Router::new()
+            .route(
+                "/other",
+                get(|State(n): State<u32>| async move { n.to_string() }),
+            )
+            .merge(routes(|_: &str| None::<Hub>))
+            .with_state(7u32);
         for uri in [
             "/live/nope.mp4",
             "/live/nope/index.m3u8",
