@@ -28,6 +28,8 @@ const MAX_DATAGRAM: usize = 65_536;
 const CHUNK: usize = 16 * 1024;
 /// TCP read size.
 const TCP_READ: usize = 16 * 1024;
+/// How often the stats snapshot behind `IngestHandle::stats` is refreshed while RTP flows.
+const STATS_EVERY: Duration = Duration::from_millis(250);
 /// Datagrams read per wake-up before yielding to the runtime.
 const BATCH: usize = 64;
 /// How often a TCP active session retries connecting to the device.
@@ -129,7 +131,7 @@ pub struct IngestStats {
     pub stream: StreamStats,
 }
 
-/// The session's state shared with its handle; written about once a second.
+/// The session's state shared with its handle; written every `STATS_EVERY`.
 #[derive(Debug)]
 struct Shared {
     stats: Mutex<IngestStats>,
@@ -230,7 +232,8 @@ pub struct IngestHandle {
 }
 
 impl IngestHandle {
-    /// Counters and stream facts (updated about once a second and at key events).
+    /// Counters and stream facts (refreshed every 250 ms while RTP flows, and at the first
+    /// key frame and the end; fps and bitrate are over the last second).
     pub fn stats(&self) -> IngestStats {
         self.shared
             .stats
@@ -342,7 +345,7 @@ impl Driver {
         if progress.first_key_frame {
             self.publish_stats();
             self.phase.send_replace(Phase::Playing);
-        } else if now.duration_since(self.last_publish) >= Duration::from_secs(1) {
+        } else if now.duration_since(self.last_publish) >= STATS_EVERY {
             self.publish_stats();
         }
     }
