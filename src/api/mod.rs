@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod live;
+pub mod web;
 
 use std::time::Instant;
 
@@ -30,6 +31,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/health", get(health))
         .route("/api/v1/devices", get(list_devices))
         .route("/api/v1/devices/{device_id}", get(get_device))
+        .merge(web::routes())
         .fallback(not_found)
         .with_state(state)
 }

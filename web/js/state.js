@@ -1,0 +1,167 @@
+// What the dashboard knows, shared by the views: devices, each device's channels (loaded on
+// demand) and running live sessions. Kept current by the event feed; views subscribe with
+// `onChange(kind, fn)` and re-render what changed.
+
+import { api, items, missing } from './api.js';
+import { feed } from './events.js';
+
+const listeners = new Map(); // kind -> Set(fn)
+
+export const state = {
+  devices: new Map(), // device_id -> device record
+  devicesError: null,
+  devicesLoaded: false,
+  channels: new Map(), // device_id -> {items, total, error, loading}
+  sessions: [],
+  sessionsError: null, // 'missing' when the server has no live API
+  sessionsLoaded: false,
+};
+
+export function onChange(kind, fn) {
+  if (!listeners.has(kind)) listeners.set(kind, new Set());
+  listeners.get(kind).add(fn);
+  return () => listeners.get(kind).delete(fn);
+}
+
+function changed(kind, detail) {
+  for (const fn of listeners.get(kind) || []) {
+    try {
+      fn(detail);
+    } catch (e) {
+      console.error(e);
+    }
+  }
+}
+
+let devicesInFlight = null;
+
+export function loadDevices() {
+  if (devicesInFlight) return devicesInFlight;
+  devicesInFlight = (async () => {
+    try {
+      const data = await api('/api/v1/devices');
+      const next = new Map();
+      for (const d of items(data)) next.set(d.device_id, d);
+      state.devices = next;
+      state.devicesError = null;
+    } catch (e) {
+      state.devicesError = e.message;
+    } finally {
+      state.devicesLoaded = true;
+      devicesInFlight = null;
+    }
+    changed('devices');
+  })();
+  return devicesInFlight;
+}
+
+export async function loadDevice(id) {
+  try {
+    const d = await api(`/api/v1/devices/${encodeURIComponent(id)}`);
+    state.devices.set(id, d);
+    changed('devices', id);
+    return d;
+  } catch (e) {
+    if (e.status === 404 && !missing(e)) {
+      state.devices.delete(id);
+      changed('devices', id);
+    }
+    return null;
+  }
+}
+
+export async function loadChannels(deviceId) {
+  const entry = state.channels.get(deviceId) || { items: [], total: 0 };
+  entry.loading = true;
+  state.channels.set(deviceId, entry);
+  changed('channels', deviceId);
+  const base = `/api/v1/devices/${encodeURIComponent(deviceId)}/channels`;
+  try {
+    const first = await api(base);
+    let list = items(first);
+    const total = Number(first && first.total) || list.length;
+    // Paged answers: ask for the rest with the page size the server chose.
+    const perPage = list.length;
+    for (let page = 2; perPage > 0 && list.length < total && page <= 50; page++) {
+      const more = items(await api(`${base}?page=${page}&per_page=${perPage}`));
+      if (!more.length) break;
+      list = list.concat(more);
+    }
+    state.channels.set(deviceId, { items: list, total, error: null, loading: false });
+  } catch (e) {
+    state.channels.set(deviceId, {
+      items: [],
+      total: 0,
+      loading: false,
+      error: missing(e) ? 'The channel list is not available on this server yet.' : e.message,
+    });
+  }
+  changed('channels', deviceId);
+}
+
+let sessionsInFlight = null;
+
+export function loadSessions() {
+  if (sessionsInFlight) return sessionsInFlight;
+  sessionsInFlight = (async () => {
+    try {
+      state.sessions = items(await api('/api/v1/live'));
+      state.sessionsError = null;
+    } catch (e) {
+      state.sessions = [];
+      state.sessionsError = missing(e) ? 'missing' : e.message;
+    } finally {
+      state.sessionsLoaded = true;
+      sessionsInFlight = null;
+    }
+    changed('sessions');
+  })();
+  return sessionsInFlight;
+}
+
+// Events change what we know at once (the device turns grey now), then the lists are
+// reloaded for the fields an event does not carry.
+let reloadTimer = null;
+function reloadDevicesSoon() {
+  clearTimeout(reloadTimer);
+  reloadTimer = setTimeout(loadDevices, 300);
+}
+
+feed.on((type, ev) => {
+  const id = ev.device_id;
+  const d = id && state.devices.get(id);
+  if (type === 'device_online' || type === 'device_reregistered') {
+    if (d) {
+      d.online = true;
+      d.last_seen = ev.at || Date.now();
+      if (ev.address) d.source_addr = ev.address;
+      if (ev.transport) d.transport = ev.transport;
+      changed('devices', id);
+    }
+    reloadDevicesSoon();
+  } else if (type === 'device_offline') {
+    if (d) {
+      d.online = false;
+      changed('devices', id);
+    }
+    reloadDevicesSoon();
+  } else if (type.startsWith('device_')) {
+    reloadDevicesSoon();
+  } else if (type.startsWith('catalog_') || type === 'channel_updated') {
+    if (d) {
+      if (ev.received !== undefined) d.catalog_received = ev.received;
+      if (ev.total !== undefined) d.catalog_total = ev.total;
+      if (type === 'catalog_started' || type === 'catalog_progress') d.catalog_state = 'running';
+      changed('devices', id);
+    }
+    if (id) loadDevice(id);
+    if (id && state.channels.has(id) && type !== 'catalog_progress' && type !== 'catalog_started') loadChannels(id);
+  } else if (type.startsWith('live_')) {
+    loadSessions();
+  }
+});
+
+feed.onResync(() => {
+  loadDevices();
+  if (state.sessionsLoaded && state.sessionsError !== 'missing') loadSessions();
+});
