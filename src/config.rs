@@ -107,6 +107,40 @@ pub struct MediaConfig {
     /// How long to wait for a device to answer an INVITE and send a key frame.
     #[serde(with = "secs")]
     pub invite_timeout: Duration,
+    /// Media transport of a live session when the request names none.
+    pub transport: RtpTransport,
+}
+
+/// How RTP travels from the device, as the platform offers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RtpTransport {
+    /// RTP over UDP to our port.
+    Udp,
+    /// RTP over TCP: we listen, the device connects (`a=setup:passive` in our offer).
+    TcpPassive,
+    /// RTP over TCP: the device listens, we connect (`a=setup:active`).
+    TcpActive,
+}
+
+impl RtpTransport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RtpTransport::Udp => "udp",
+            RtpTransport::TcpPassive => "tcp_passive",
+            RtpTransport::TcpActive => "tcp_active",
+        }
+    }
+}
+
+impl From<RtpTransport> for vigil_gb::sdp::MediaTransport {
+    fn from(t: RtpTransport) -> Self {
+        match t {
+            RtpTransport::Udp => vigil_gb::sdp::MediaTransport::Udp,
+            RtpTransport::TcpPassive => vigil_gb::sdp::MediaTransport::TcpPassive,
+            RtpTransport::TcpActive => vigil_gb::sdp::MediaTransport::TcpActive,
+        }
+    }
 }
 
 /// `[log]`.
@@ -187,6 +221,7 @@ impl Default for MediaConfig {
             idle_timeout: Duration::from_secs(30),
             rtp_timeout: Duration::from_secs(10),
             invite_timeout: Duration::from_secs(8),
+            transport: RtpTransport::Udp,
         }
     }
 }

@@ -36,6 +36,50 @@ pub enum EventKind {
         device_id: String,
         reason: OfflineReason,
     },
+    /// A live session delivers video (its first key frame is in the hub).
+    LiveStarted {
+        session_id: String,
+        channel_id: String,
+        device_id: String,
+        transport: String,
+        ssrc: String,
+    },
+    /// A running live session ended.
+    LiveStopped {
+        session_id: String,
+        channel_id: String,
+        device_id: String,
+        reason: LiveStopReason,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
+    /// A live session could not start; `sip_status` when the device refused the INVITE.
+    LiveFailed {
+        session_id: String,
+        channel_id: String,
+        device_id: String,
+        error: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sip_status: Option<u16>,
+    },
+}
+
+/// Why a live session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LiveStopReason {
+    /// `DELETE /api/v1/live/{id}`.
+    Stopped,
+    /// Nobody watched for `media.idle_timeout`.
+    Idle,
+    /// The device sent BYE.
+    DeviceBye,
+    /// No RTP for `media.rtp_timeout`.
+    RtpTimeout,
+    /// The media connection failed or the device closed it.
+    MediaError,
+    /// The platform is shutting down.
+    Shutdown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -54,6 +98,9 @@ impl EventKind {
             EventKind::DeviceOnline { .. } => "device_online",
             EventKind::DeviceReregistered { .. } => "device_reregistered",
             EventKind::DeviceOffline { .. } => "device_offline",
+            EventKind::LiveStarted { .. } => "live_started",
+            EventKind::LiveStopped { .. } => "live_stopped",
+            EventKind::LiveFailed { .. } => "live_failed",
         }
     }
 }
