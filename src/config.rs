@@ -19,6 +19,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub media: MediaConfig,
     pub log: LogConfig,
+    pub webhooks: WebhooksConfig,
 }
 
 /// `[sip]`: signalling, registration and keepalive policy.
@@ -69,6 +70,18 @@ pub struct SipConfig {
     /// A TCP connection with no traffic for this long is closed.
     #[serde(with = "secs")]
     pub tcp_idle_timeout: Duration,
+    /// A catalog query whose answers stop arriving (no new item) for this long ends: what
+    /// arrived is stored and marked partial.
+    #[serde(with = "secs")]
+    pub catalog_timeout: Duration,
+    /// Catalog syncs running at once (more devices coming online queue up).
+    pub catalog_concurrency: usize,
+    /// How long the API waits for a device's answer to a query (DeviceStatus) before 504.
+    #[serde(with = "secs")]
+    pub query_timeout: Duration,
+    /// Expires asked for in catalog SUBSCRIBE requests; refreshed before it runs out.
+    #[serde(with = "secs")]
+    pub catalog_subscription_expires: Duration,
 }
 
 /// `[http]`: REST API, live media and dashboard.
@@ -76,6 +89,38 @@ pub struct SipConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
+    /// Origins whose pages may call the API (CORS), e.g. "https://vms.example"; "*" allows
+    /// any. Empty: no CORS headers, so only same-origin pages (the dashboard).
+    pub cors_origins: Vec<String>,
+    /// Largest request body accepted, in bytes (413 above it).
+    pub max_body: usize,
+    /// A request not answered within this gets 503; live media (/live/...) is exempt.
+    #[serde(with = "secs")]
+    pub request_timeout: Duration,
+}
+
+/// `[webhooks]`: every event is POSTed as JSON to each receiver.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// Receiver URLs (http:// or https://).
+    pub urls: Vec<String>,
+    /// Key of the `X-Vigil-Signature: sha256=<hex>` HMAC-SHA256 of the body; empty: unsigned.
+    pub secret: Secret,
+    /// Event types to send (e.g. "device_online"); empty: all.
+    pub events: Vec<String>,
+    /// Events waiting per receiver; when full, the oldest is dropped (counted and logged).
+    pub queue: usize,
+    /// Time limit of one delivery attempt.
+    #[serde(with = "secs")]
+    pub timeout: Duration,
+    /// Attempts per event, the first included (5xx, 408, 429 and network errors are retried).
+    pub max_attempts: u32,
+    /// Delay before the first retry; it doubles on each further one up to `retry_max_delay`.
+    #[serde(with = "secs")]
+    pub retry_delay: Duration,
+    #[serde(with = "secs")]
+    pub retry_max_delay: Duration,
 }
 
 /// `[database]`.
@@ -175,6 +220,10 @@ impl Default for SipConfig {
             auth_block: Duration::from_secs(300),
             tcp_max_connections: 20_000,
             tcp_idle_timeout: Duration::from_secs(600),
+            catalog_timeout: Duration::from_secs(30),
+            catalog_concurrency: 64,
+            query_timeout: Duration::from_secs(10),
+            catalog_subscription_expires: Duration::from_secs(3600),
         }
     }
 }
@@ -199,6 +248,24 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: "0.0.0.0:8080".parse().expect("literal address"),
+            cors_origins: Vec::new(),
+            max_body: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            urls: Vec::new(),
+            secret: Secret::default(),
+            events: Vec::new(),
+            queue: 10_000,
+            timeout: Duration::from_secs(10),
+            max_attempts: 10,
+            retry_delay: Duration::from_secs(1),
+            retry_max_delay: Duration::from_secs(300),
         }
     }
 }
@@ -373,6 +440,24 @@ impl Config {
             || self.database.url.starts_with("postgresql://"))
         {
             return bad("database.url must start with sqlite: or postgres://".into());
+        }
+        for o in &self.http.cors_origins {
+            let scheme = o.starts_with("http://") || o.starts_with("https://");
+            if o != "*" && (!scheme || o.ends_with('/') || o.contains(char::is_whitespace)) {
+                return bad(format!(
+                    "http.cors_origins: {o:?} is not \"*\" or an origin like \"https://vms.example:8443\""
+                ));
+            }
+        }
+        for u in &self.webhooks.urls {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return bad(format!(
+                    "webhooks.urls: {u:?} is not an http:// or https:// URL"
+                ));
+            }
+        }
+        if self.webhooks.queue == 0 || self.webhooks.max_attempts == 0 {
+            return bad("webhooks.queue and webhooks.max_attempts must be at least 1".into());
         }
         Ok(())
     }
@@ -552,6 +637,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("invalid duration"), "{e}");
+    }
+
+    #[test]
+    fn cors_origins_and_webhook_urls_are_checked() {
+        for bad in [
+            "[http]\ncors_origins = [\"vms.example\"]\n",
+            "[http]\ncors_origins = [\"https://vms.example/\"]\n",
+            "[webhooks]\nurls = [\"ftp://x\"]\n",
+            "[webhooks]\nqueue = 0\n",
+        ] {
+            assert!(Config::from_sources(bad, None, env(&[])).is_err(), "{bad}");
+        }
+        let ok = "[http]\ncors_origins = [\"*\", \"http://10.0.0.5:3000\"]\n[webhooks]\nurls = [\"https://hooks.example/vigil\"]\n";
+        Config::from_sources(ok, None, env(&[])).unwrap();
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! `oneshot`, the application serves it on `http.listen`.
 
 pub mod error;
+pub mod layers;
 pub mod live;
 pub mod web;
 
@@ -27,13 +28,15 @@ pub struct ApiState {
 }
 
 pub fn router(state: ApiState) -> Router {
-    Router::new()
+    let http = state.config.http.clone();
+    let app = Router::new()
         .route("/api/v1/health", get(health))
         .route("/api/v1/devices", get(list_devices))
         .route("/api/v1/devices/{device_id}", get(get_device))
         .merge(web::routes())
         .fallback(not_found)
-        .with_state(state)
+        .with_state(state);
+    layers::apply(app, &http)
 }
 
 async fn not_found() -> ApiError {
