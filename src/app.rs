@@ -100,6 +100,17 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         registry.clone(),
         shutdown.clone(),
     );
+    let catalog = crate::platform::catalog::start(
+        crate::platform::catalog::Deps {
+            config: sip.clone(),
+            store: store.clone(),
+            writer: writer.clone(),
+            endpoint: endpoint.clone(),
+            registry: registry.clone(),
+            events: events.clone(),
+        },
+        shutdown.clone(),
+    );
     let (sip_udp, sip_tcp) = (sender.udp_local(), sender.tcp_local());
     tracing::info!(udp = ?sip_udp, tcp = ?sip_tcp, server_id = %sip.server_id, realm = %sip.realm(), "SIP listening");
 
@@ -114,6 +125,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         events: events.clone(),
         registry: registry.clone(),
         endpoint: endpoint.clone(),
+        catalog,
+        shutdown: shutdown.clone(),
     });
     let stop = shutdown.clone();
     tasks.spawn(async move {

@@ -1,7 +1,10 @@
 //! HTTP API (axum): REST JSON under /api/v1. `router(state)` builds it; tests call it with
 //! `oneshot`, the application serves it on `http.listen`.
 
+pub mod channels;
+pub mod devices;
 pub mod error;
+pub mod events;
 pub mod layers;
 pub mod live;
 pub mod web;
@@ -25,6 +28,9 @@ pub struct ApiState {
     pub events: crate::platform::events::EventBus,
     pub registry: crate::platform::registry::Registry,
     pub endpoint: crate::platform::endpoint::Endpoint,
+    pub catalog: crate::platform::catalog::CatalogSync,
+    /// Cancelled at shutdown: endless responses (SSE) end with it.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -33,6 +39,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/health", get(health))
         .route("/api/v1/devices", get(list_devices))
         .route("/api/v1/devices/{device_id}", get(get_device))
+        .merge(devices::routes())
+        .merge(channels::routes())
+        .merge(events::routes())
         .merge(web::routes())
         .fallback(not_found)
         .with_state(state);

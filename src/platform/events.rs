@@ -7,6 +7,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+pub use crate::store::channels::CatalogState;
+
 /// One event, stamped with Unix milliseconds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {
@@ -35,6 +37,45 @@ pub enum EventKind {
     DeviceOffline {
         device_id: String,
         reason: OfflineReason,
+    },
+    /// A device's catalog sync moved on: queued/running with `received` of `total` items
+    /// so far, or finished (complete, partial, failed).
+    CatalogProgress {
+        device_id: String,
+        state: CatalogState,
+        received: u64,
+        total: u64,
+    },
+    /// Channels of a device changed, by a catalog query (`complete` says whether channels
+    /// not reported were marked removed) or by catalog notifications (`channels` lists them).
+    CatalogChanged {
+        device_id: String,
+        source: CatalogSource,
+        complete: bool,
+        added: u64,
+        updated: u64,
+        removed: u64,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        channels: Vec<ChannelChange>,
+    },
+    /// A device answered DeviceInfo; what it said is stored on the device.
+    DeviceInfo {
+        device_id: String,
+        name: Option<String>,
+        manufacturer: Option<String>,
+        model: Option<String>,
+        firmware: Option<String>,
+        channel_count: Option<u32>,
+    },
+    /// The catalog subscription of a device started or was refreshed (`active`), was refused
+    /// (`status` says how; it is not tried again until the device registers anew) or ended.
+    CatalogSubscription {
+        device_id: String,
+        state: SubscriptionState,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        expires: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        status: Option<u16>,
     },
     /// A live session delivers video (its first key frame is in the hub).
     LiveStarted {
@@ -82,6 +123,32 @@ pub enum LiveStopReason {
     Shutdown,
 }
 
+/// Where a catalog change came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CatalogSource {
+    /// A Catalog query and its (possibly many) answers.
+    Query,
+    /// Catalog notifications (NOTIFY of a subscription, or a Notify MESSAGE).
+    Notify,
+}
+
+/// One channel a catalog notification touched, with the device's event (`ADD`, `DEL`,
+/// `UPDATE`, `ON`, `OFF`, `VLOST`, `DEFECT`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChannelChange {
+    pub channel_id: String,
+    pub event: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionState {
+    Active,
+    Refused,
+    Ended,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OfflineReason {
@@ -98,6 +165,10 @@ impl EventKind {
             EventKind::DeviceOnline { .. } => "device_online",
             EventKind::DeviceReregistered { .. } => "device_reregistered",
             EventKind::DeviceOffline { .. } => "device_offline",
+            EventKind::CatalogProgress { .. } => "catalog_progress",
+            EventKind::CatalogChanged { .. } => "catalog_changed",
+            EventKind::DeviceInfo { .. } => "device_info",
+            EventKind::CatalogSubscription { .. } => "catalog_subscription",
             EventKind::LiveStarted { .. } => "live_started",
             EventKind::LiveStopped { .. } => "live_stopped",
             EventKind::LiveFailed { .. } => "live_failed",
@@ -152,6 +223,20 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&e).unwrap(),
             r#"{"at":5,"type":"device_offline","device_id":"34020000001320000001","reason":"keepalive_timeout"}"#
+        );
+        let e = Event {
+            at: 6,
+            kind: EventKind::CatalogProgress {
+                device_id: "34020000001180000001".into(),
+                state: CatalogState::Running,
+                received: 16,
+                total: 256,
+            },
+        };
+        assert_eq!(e.kind.name(), "catalog_progress");
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"at":6,"type":"catalog_progress","device_id":"34020000001180000001","state":"running","received":16,"total":256}"#
         );
     }
 }

@@ -10,6 +10,7 @@ pub fn unix_ms() -> i64 {
         .unwrap_or(0)
 }
 
+pub mod catalog;
 pub mod endpoint;
 pub mod media;
 pub mod registry;
