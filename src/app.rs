@@ -45,6 +45,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     tracing::info!(backend = store.backend_name(), url = %redact_url(&config.database.url), "database ready");
     let (writer, writer_task) = StoreWriter::spawn(store.clone());
     let events = EventBus::default();
+    let metrics = crate::metrics::Metrics::new();
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
 
@@ -125,6 +126,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         events: events.clone(),
         registry: registry.clone(),
         endpoint: endpoint.clone(),
+        metrics: metrics.clone(),
         catalog,
         shutdown: shutdown.clone(),
     });

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod app;
 pub mod config;
+pub mod metrics;
 pub mod platform;
 pub mod sim;
 pub mod store;

@@ -5,6 +5,7 @@
 //! exempt, since a viewer may wait for a camera's first key frame before the head goes out,
 //! and its body streams for as long as anyone watches.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -20,9 +21,11 @@ use tracing::{Level, Span};
 
 use super::ApiError;
 use crate::config::HttpConfig;
+use crate::metrics::Metrics;
 
-/// Wraps `router` (all routes merged, state applied) in the middleware `http` asks for.
-pub fn apply(router: Router, http: &HttpConfig) -> Router {
+/// Wraps `router` (all routes merged, state applied) in the middleware `http` asks for, and
+/// counts requests into `metrics`.
+pub fn apply(router: Router, http: &HttpConfig, metrics: Arc<Metrics>) -> Router {
     let limits = Limits {
         max_body: http.max_body,
         timeout: http.request_timeout,
@@ -34,12 +37,17 @@ pub fn apply(router: Router, http: &HttpConfig) -> Router {
     if let Some(cors) = cors(&http.cors_origins) {
         router = router.layer(cors);
     }
-    router.layer(
-        TraceLayer::new_for_http()
-            .make_span_with(request_span)
-            .on_response(log_response)
-            .on_failure(DefaultOnFailure::new().level(Level::WARN)),
-    )
+    router
+        .layer(middleware::from_fn_with_state(
+            metrics,
+            super::metrics::count,
+        ))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(log_response)
+                .on_failure(DefaultOnFailure::new().level(Level::WARN)),
+        )
 }
 
 /// True for the live media routes, which the request timeout spares.
@@ -169,7 +177,7 @@ mod tests {
             .route("/api/v1/slow", get(slow))
             .route("/live/{id}", get(slow))
             .route("/api/v1/echo", post(|body: String| async move { body }));
-        apply(router, &http)
+        apply(router, &http, Metrics::new())
     }
 
     async fn send(app: &Router, req: axum::http::Request<Body>) -> (StatusCode, String) {

@@ -7,6 +7,7 @@ pub mod error;
 pub mod events;
 pub mod layers;
 pub mod live;
+pub mod metrics;
 pub mod web;
 
 use std::time::Instant;
@@ -28,13 +29,14 @@ pub struct ApiState {
     pub events: crate::platform::events::EventBus,
     pub registry: crate::platform::registry::Registry,
     pub endpoint: crate::platform::endpoint::Endpoint,
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     pub catalog: crate::platform::catalog::CatalogSync,
     /// Cancelled at shutdown: endless responses (SSE) end with it.
     pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 pub fn router(state: ApiState) -> Router {
-    let http = state.config.http.clone();
+    let (http, metrics) = (state.config.http.clone(), state.metrics.clone());
     let app = Router::new()
         .route("/api/v1/health", get(health))
         .route("/api/v1/devices", get(list_devices))
@@ -43,9 +45,10 @@ pub fn router(state: ApiState) -> Router {
         .merge(channels::routes())
         .merge(events::routes())
         .merge(web::routes())
+        .merge(metrics::routes())
         .fallback(not_found)
         .with_state(state);
-    layers::apply(app, &http)
+    layers::apply(app, &http, metrics)
 }
 
 async fn not_found() -> ApiError {

@@ -20,6 +20,7 @@ use vigil_sip::{Message, Method, Request, Response};
 
 use super::registry::{KeepaliveVerdict, Registry};
 use crate::config::SipConfig;
+use crate::metrics::SipMetrics;
 use crate::transport::{Inbound, Peer, Proto, SipSender};
 
 const ALLOW: &str = "REGISTER, MESSAGE, OPTIONS, INVITE, ACK, BYE, CANCEL, INFO, NOTIFY, SUBSCRIBE";
@@ -131,6 +132,8 @@ pub struct Endpoint {
     manscdp: Arc<RwLock<Option<mpsc::Sender<ManscdpInbound>>>>,
     config: Arc<SipConfig>,
     pub sender: SipSender,
+    /// Messages by method and status, auth failures (for /metrics).
+    pub metrics: Arc<SipMetrics>,
 }
 
 impl Endpoint {
@@ -259,6 +262,7 @@ struct Task {
     manscdp: Arc<RwLock<Option<mpsc::Sender<ManscdpInbound>>>>,
     pending: HashMap<TransactionKey, Pending>,
     cmd_tx: mpsc::Sender<Cmd>,
+    metrics: Arc<SipMetrics>,
 }
 
 /// Starts the endpoint task.
@@ -274,6 +278,7 @@ pub fn spawn(
     let manscdp = Arc::new(RwLock::new(None));
     let mut tx_config = vigil_sip::transaction::Config::new(Timers::default());
     tx_config.max_server_transactions = 200_000;
+    let metrics = Arc::new(SipMetrics::default());
     let task = Task {
         layer: TransactionLayer::with_config(tx_config),
         sender: sender.clone(),
@@ -282,6 +287,7 @@ pub fn spawn(
         manscdp: manscdp.clone(),
         pending: HashMap::new(),
         cmd_tx: cmd_tx.clone(),
+        metrics: metrics.clone(),
     };
     tokio::spawn(task.run(inbound, cmd_rx, stop));
     Endpoint {
@@ -290,6 +296,7 @@ pub fn spawn(
         manscdp,
         config,
         sender,
+        metrics,
     }
 }
 
@@ -306,6 +313,7 @@ impl Task {
                 _ = stop.cancelled() => return,
                 Some(inb) = inbound.recv() => {
                     let reliable = inb.peer.proto == Proto::Tcp;
+                    self.metrics.received(&inb.msg);
                     self.layer.handle_message(Instant::now().into_std(), inb.msg, inb.peer, reliable);
                 }
                 Some(cmd) = cmds.recv() => self.on_cmd(cmd),
@@ -360,6 +368,7 @@ impl Task {
                 progressed = true;
                 // Requests to a TCP device may need a new connection (it may have dropped).
                 let connect = t.key.is_some_and(|k| self.pending.contains_key(&k));
+                self.metrics.sent(&t.data);
                 if let Err(e) = self.sender.send(&t.to, t.data, connect).await {
                     tracing::debug!(remote = %t.to.remote, error = %e, "SIP send failed");
                     if let Some(k) = t.key {
@@ -465,11 +474,15 @@ impl Task {
         match req.method {
             Method::Register => {
                 let registry = self.registry.clone();
+                let metrics = self.metrics.clone();
                 tokio::spawn(async move {
                     let resp = registry
                         .register(req.clone(), peer)
                         .await
                         .unwrap_or_else(|| Response::for_request(&req, 503, "Shutting down"));
+                    if resp.status.code() == 403 {
+                        metrics.auth_failures.inc();
+                    }
                     reply(resp).await;
                 });
             }

@@ -1,0 +1,124 @@
+//! `GET /metrics` end to end: simulated devices register with a real platform, and the
+//! exposition parses as Prometheus text and counts what happened: devices online and
+//! known, REGISTER challenges, successes and refusals, keepalives, HTTP requests by route
+//! pattern and status.
+
+mod common;
+#[path = "common/prom.rs"]
+mod prom;
+
+use common::{Backend, Platform, TestDb, WAIT, config, init_logging, sim_config};
+use vigil::sim::Simulator;
+
+async fn scrape(p: &Platform) -> prom::Scrape {
+    let resp = p.http.get(p.api("/metrics")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let ct = resp.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
+    let text = resp.text().await.unwrap();
+    prom::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_parse_as_prometheus_text_and_count_registrations() {
+    init_logging();
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut p = Platform::start(config(&db)).await;
+    let sim = Simulator::start(vigil::sim::SimConfig {
+        // Device 2 has the wrong password: challenged, then refused.
+        password_for: Some(std::sync::Arc::new(|i, _| {
+            if i == 2 { "wrong" } else { "12345678" }.into()
+        })),
+        ..sim_config(p.sip(), 3)
+    })
+    .await
+    .unwrap();
+    sim.wait_registered(2, WAIT).await.unwrap();
+    sim.wait_for("device 2 refused", WAIT, |s| {
+        s.devices[2].last_register_status == Some(403)
+    })
+    .await
+    .unwrap();
+    sim.wait_for("keepalives answered", WAIT, |s| s.keepalives_ok >= 2)
+        .await
+        .unwrap();
+    let ids: Vec<String> = (0..2).map(|i| sim.device_id(i).to_string()).collect();
+    p.wait_online(&ids, &[Some(true); 2], WAIT).await;
+
+    let m = scrape(&p).await;
+    let out = |method, status| {
+        m.value(
+            "vigil_sip_responses_total",
+            &[("direction", "out"), ("method", method), ("status", status)],
+        )
+        .unwrap_or(0.0)
+    };
+    assert_eq!(m.value("vigil_devices_online", &[]), Some(2.0));
+    assert!(m.value("vigil_devices_known", &[]).unwrap() >= 2.0);
+    // Retransmissions would add to these, so at least (a slow store can make the
+    // simulator resend a REGISTER before its 200 OK).
+    assert!(out("REGISTER", "200") >= 2.0, "successful registrations");
+    assert!(out("REGISTER", "401") >= 3.0, "one challenge per device");
+    assert!(out("REGISTER", "403") >= 1.0, "the wrong password refused");
+    assert!(m.value("vigil_sip_auth_failures_total", &[]).unwrap() >= 1.0);
+    let registers_in = m
+        .value(
+            "vigil_sip_requests_total",
+            &[("direction", "in"), ("method", "REGISTER")],
+        )
+        .unwrap();
+    assert!(registers_in >= 6.0, "{registers_in}");
+    assert!(out("MESSAGE", "200") >= 2.0, "keepalives answered");
+    assert!(m.value("vigil_sip_bytes_sent_total", &[]).unwrap() > 0.0);
+    assert!(m.value("vigil_sip_transport_received_total", &[]).unwrap() >= registers_in);
+    assert_eq!(m.types["vigil_sip_requests_total"], "counter");
+    assert_eq!(m.types["vigil_devices_online"], "gauge");
+
+    // The unregistering device is counted as it goes.
+    sim.stop().await;
+    p.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_requests_are_counted_by_route_pattern_and_status() {
+    init_logging();
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut p = Platform::start(config(&db)).await;
+    let get = |path: &str| p.http.get(p.api(path)).send();
+    assert_eq!(get("/api/v1/devices").await.unwrap().status(), 200);
+    assert_eq!(get("/api/v1/devices").await.unwrap().status(), 200);
+    for id in ["34020000001320000001", "34020000001320000002"] {
+        let status = get(&format!("/api/v1/devices/{id}"))
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 404);
+    }
+    assert_eq!(get("/no/such/thing?x=1").await.unwrap().status(), 404);
+    let body = get("/api/v1/health").await.unwrap().bytes().await.unwrap();
+
+    let m = scrape(&p).await;
+    let requests = |route, status| {
+        m.value(
+            "vigil_http_requests_total",
+            &[("method", "GET"), ("route", route), ("status", status)],
+        )
+    };
+    assert_eq!(requests("/api/v1/devices", "200"), Some(2.0));
+    // One series for the pattern, not one per device ID.
+    assert_eq!(requests("/api/v1/devices/{device_id}", "404"), Some(2.0));
+    assert_eq!(requests("unmatched", "404"), Some(1.0));
+    assert_eq!(requests("/api/v1/health", "200"), Some(1.0));
+    assert_eq!(requests("/metrics", "200"), None, "counted once answered");
+    assert!(m.value("vigil_http_response_bytes_total", &[]).unwrap() >= body.len() as f64);
+
+    let again = scrape(&p).await;
+    assert_eq!(
+        again.value(
+            "vigil_http_requests_total",
+            &[("method", "GET"), ("route", "/metrics"), ("status", "200")]
+        ),
+        Some(1.0)
+    );
+    p.shutdown().await;
+}
