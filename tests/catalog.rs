@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::{Backend, Platform, TestDb, WAIT, config, init_logging, sim_config};
 use serde_json::Value;
-use vigil::sim::{SimConfig, SimHandle, Simulator};
+use vigil::sim::{SimConfig, Simulator};
 use vigil_gb::Charset;
 
 /// Runs `$name(Backend)` once per database backend, as `$name::sqlite` and `$name::postgres`.
@@ -64,12 +64,6 @@ async fn post(p: &Platform, path: &str) -> (u16, Value) {
     let text = resp.text().await.expect("body");
     let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("POST {path}: {e}: {text}"));
     (status, body)
-}
-
-async fn device(p: &Platform, id: &str) -> Value {
-    let (status, body) = get(p, &format!("/api/v1/devices/{id}")).await;
-    assert_eq!(status, 200, "{body}");
-    body
 }
 
 /// The device row, or `null` while it is not stored yet.
@@ -169,7 +163,10 @@ async fn nvr_with_256_channels_in_16_item_packets_is_stored_whole(backend: Backe
     assert_eq!(status, 200, "{found}");
     assert_eq!(found["total"], 1, "{found:#}");
     assert_eq!(found["items"][0]["name"], "通道100 北门");
-    assert_eq!((found["page"].as_u64(), found["per_page"].as_u64()), (Some(1), Some(5)));
+    assert_eq!(
+        (found["page"].as_u64(), found["per_page"].as_u64()),
+        (Some(1), Some(5))
+    );
     sim.stop().await;
     p.shutdown().await;
 }
@@ -181,13 +178,28 @@ async fn api_errors_name_the_field_and_the_reason() {
     let mut p = Platform::start(config(&db)).await;
     let (status, body) = get(&p, "/api/v1/devices/123/channels").await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("device_id"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("device_id"),
+        "{body}"
+    );
     let (status, body) = get(&p, "/api/v1/channels/abc").await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("channel_id"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("channel_id"),
+        "{body}"
+    );
     let (status, body) = get(&p, "/api/v1/channels?page=x").await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("page"), "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("page"),
+        "{body}"
+    );
     let (status, body) = get(&p, "/api/v1/channels?per_page=0").await;
     assert_eq!(status, 400, "{body}");
     let (status, body) = get(&p, "/api/v1/devices/34020000001180000099/channels").await;
@@ -198,6 +210,3 @@ async fn api_errors_name_the_field_and_the_reason() {
     assert_eq!(status, 404, "{body}");
     p.shutdown().await;
 }
-
-#[allow(dead_code)]
-fn _uses(_: &SimHandle) {}
