@@ -90,10 +90,10 @@ pub fn parse(text: &str) -> Result<Scrape, String> {
         if let Some(rest) = line.strip_prefix('#') {
             let mut parts = rest.trim_start().splitn(3, ' ');
             match (parts.next(), parts.next(), parts.next()) {
-                (Some("HELP"), Some(name), _) => {
-                    if !is_metric_name(name) || !help_seen.insert(name.to_owned()) {
-                        return Err(err("bad or repeated HELP".into()));
-                    }
+                (Some("HELP"), Some(name), _)
+                    if !is_metric_name(name) || !help_seen.insert(name.to_owned()) =>
+                {
+                    return Err(err("bad or repeated HELP".into()));
                 }
                 (Some("TYPE"), Some(name), Some(kind)) => {
                     if !is_metric_name(name) {
