@@ -72,7 +72,7 @@ export function sessionsView() {
         td('FPS', fps !== undefined ? Number(fps).toFixed(0) : '—'),
         td('Bitrate', bps ? bitrate(Number(bps)) : '—'),
         td('Viewers', String(pick(s, 'viewers', 'stats.viewers', 'viewer_count') ?? '—')),
-        td('Transport', String(pick(s, 'transport', 'media_transport') ?? '—').toUpperCase()),
+        td('Transport', String(pick(s, 'transport', 'media_transport') ?? '—').replace(/_/g, ' ').toUpperCase()),
         td('Started', typeof started === 'number' ? h('span', { title: dateTime(started) }, ago(started)) : String(started ?? '—')),
         td('', h('button', { type: 'button', class: 'small danger', onclick: () => stop(s), 'aria-label': `Stop the session of ${channelLabel(s)}` }, 'Stop')));
     }));
