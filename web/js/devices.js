@@ -28,7 +28,7 @@ export function devicesView({ onPlay }) {
   const table = h('table', { class: 'devices', id: 'devices-table' },
     h('thead', {}, h('tr', {}, COLUMNS.map((c) => h('th', { scope: 'col' }, c)))),
     tbody);
-  const empty = h('p', { class: 'empty', hidden: true });
+  const empty = h('p', { class: 'empty-note', hidden: true });
   const root = h('section', { class: 'view', id: 'view-devices', 'aria-labelledby': 'tab-devices' },
     h('div', { class: 'toolbar' }, search, filter, summary),
     message,

@@ -13,12 +13,13 @@ export function sessionsView() {
   const table = h('table', { class: 'sessions', id: 'sessions-table' },
     h('thead', {}, h('tr', {}, COLUMNS.map((c) => h('th', { scope: 'col' }, c)))),
     tbody);
-  const message = h('p', { class: 'empty' });
+  const message = h('p', { class: 'empty-note' });
+  const wrap = h('div', { class: 'table-wrap' }, table);
   const summary = h('span', { class: 'summary', 'aria-live': 'polite' });
   const reload = h('button', { type: 'button', class: 'small', onclick: () => loadSessions() }, 'Reload');
   const root = h('section', { class: 'view', id: 'view-sessions', 'aria-labelledby': 'tab-sessions' },
     h('div', { class: 'toolbar' }, h('h2', {}, 'Live sessions'), summary, reload),
-    h('div', { class: 'table-wrap' }, table),
+    wrap,
     message);
 
   function channelLabel(s) {
@@ -46,13 +47,13 @@ export function sessionsView() {
   function render() {
     if (state.sessionsError === 'missing') {
       tbody.replaceChildren();
-      table.hidden = true;
+      wrap.hidden = true;
       message.hidden = false;
       message.textContent = 'Live sessions are not available on this server yet.';
       summary.textContent = '';
       return;
     }
-    table.hidden = !state.sessions.length;
+    wrap.hidden = !state.sessions.length;
     message.hidden = !!state.sessions.length;
     message.textContent = state.sessionsError ? `Cannot load sessions: ${state.sessionsError}` : state.sessionsLoaded ? 'No live sessions. Play a channel in the Live view to start one.' : 'Loading…';
     summary.textContent = `${state.sessions.length} running`;
