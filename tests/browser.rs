@@ -159,6 +159,13 @@ impl Control for DashboardControl<'_> {
                 self.sim.register(i).await;
                 "ok".into()
             }
+            // Query MESSAGEs the simulated devices got, of one CmdType.
+            ("queries", _) => {
+                let cmd = args.first().copied().unwrap_or_default();
+                self.sim
+                    .with_status(|s| s.queries.get(cmd).copied().unwrap_or(0))
+                    .to_string()
+            }
             // Live sessions of a channel, as GET /api/v1/live lists them.
             ("live_sessions", _) => {
                 let channel = args.first().copied().unwrap_or_default();

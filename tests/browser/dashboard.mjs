@@ -61,6 +61,13 @@ await run('dashboard', async ({ page }) => {
     for (const n of names) check(shownNames.includes(n), `channel name ${n} shown (got ${shownNames})`);
     for (const c of channels) check(await page.$(`${detail} [data-channel-id="${c}"]`), `channel ${c} in the tree`);
     log(`channels of ${ids[0]}: ${shownNames.join(', ')}`);
+
+    // Catalog refresh: the device is asked again and the row comes back to "complete".
+    const before = Number(await ask('queries Catalog'));
+    await page.click(`${row(ids[0])} .c-catalog button`);
+    await until('the device to be asked for its catalog again', 10000, async () => Number(await ask('queries Catalog')) > before, 200);
+    await until('the catalog to show complete again', 10000, async () =>
+      (await page.textContent(`${row(ids[0])} .catalog-text`)) === 'complete' && !(await page.isDisabled(`${row(ids[0])} .c-catalog button`)), 200);
   } else {
     const text = await until('the channel list message', 5000, () => page.textContent(detail).then((t) => /not available/.test(t) && t));
     log(`channels: ${text}`);

@@ -5,7 +5,7 @@
 import { api, missing } from './api.js';
 import { ago, dateTime, h, setText, toast } from './dom.js';
 import { buildTree, renderTree } from './channels.js';
-import { loadChannels, loadDevice, onChange, state } from './state.js';
+import { catalogBusy, loadChannels, loadDevice, onChange, state } from './state.js';
 
 const COLUMNS = ['State', 'Name', 'Device ID', 'Manufacturer / model', 'Last seen', 'Address', 'Transport', 'Channels', 'Catalog'];
 
@@ -104,7 +104,7 @@ export function devicesView({ onPlay }) {
     const count = d.channel_count ?? (d.catalog_total || (known && !known.error ? known.total : null));
     setText(cells.channels, count === null || count === undefined ? '—' : String(count));
     const cs = d.catalog_state || 'never';
-    const running = cs === 'running' || refreshing.has(d.device_id);
+    const running = catalogBusy(cs) || refreshing.has(d.device_id);
     cells.progress.hidden = !running;
     if (running) {
       const total = Number(d.catalog_total) || 0;
@@ -115,7 +115,7 @@ export function devicesView({ onPlay }) {
       } else {
         cells.progress.removeAttribute('value'); // indeterminate
       }
-      setText(cells.catalogText, total > 0 ? `${got}/${total}` : 'requesting…');
+      setText(cells.catalogText, total > 0 ? `${got}/${total}` : cs === 'queued' ? 'queued…' : 'requesting…');
     } else {
       const label = { never: 'not synced', complete: 'complete', partial: 'partial', failed: 'failed' }[cs] || cs;
       setText(cells.catalogText, label);
@@ -181,7 +181,7 @@ export function devicesView({ onPlay }) {
       await new Promise((r) => setTimeout(r, 1000));
       const cur = await loadDevice(id);
       if (!cur) break;
-      if (cur.catalog_state === 'running') seenRunning = true;
+      if (catalogBusy(cur.catalog_state)) seenRunning = true;
       else if (seenRunning || Date.now() > until - 117000) break;
     }
     refreshing.delete(id);

@@ -7,9 +7,9 @@ const POLL_MS = 2000;
 const SSE_RETRY_MS = 30000;
 
 export const EVENT_TYPES = [
-  'device_online', 'device_offline', 'device_reregistered', 'device_updated', 'device_removed',
-  'catalog_started', 'catalog_progress', 'catalog_completed', 'catalog_complete', 'catalog_failed', 'catalog_changed',
-  'channel_updated', 'live_started', 'live_stopped', 'live_viewers', 'live_updated',
+  'device_online', 'device_offline', 'device_reregistered', 'device_info', 'device_updated', 'device_removed',
+  'catalog_progress', 'catalog_changed', 'catalog_subscription',
+  'live_started', 'live_stopped', 'live_failed',
 ];
 
 export class EventFeed {

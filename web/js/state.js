@@ -119,6 +119,11 @@ export function loadSessions() {
   return sessionsInFlight;
 }
 
+// A catalog sync still on its way.
+export function catalogBusy(catalogState) {
+  return catalogState === 'running' || catalogState === 'queued';
+}
+
 // Events change what we know at once (the device turns grey now), then the lists are
 // reloaded for the fields an event does not carry.
 let reloadTimer = null;
@@ -145,17 +150,27 @@ feed.on((type, ev) => {
       changed('devices', id);
     }
     reloadDevicesSoon();
-  } else if (type.startsWith('device_')) {
-    reloadDevicesSoon();
-  } else if (type.startsWith('catalog_') || type === 'channel_updated') {
+  } else if (type === 'device_info') {
     if (d) {
-      if (ev.received !== undefined) d.catalog_received = ev.received;
-      if (ev.total !== undefined) d.catalog_total = ev.total;
-      if (type === 'catalog_started' || type === 'catalog_progress') d.catalog_state = 'running';
+      for (const k of ['name', 'manufacturer', 'model', 'firmware', 'channel_count']) if (ev[k] !== undefined && ev[k] !== null) d[k] = ev[k];
       changed('devices', id);
     }
+  } else if (type.startsWith('device_')) {
+    reloadDevicesSoon();
+  } else if (type === 'catalog_progress') {
+    if (d) {
+      if (ev.state) d.catalog_state = ev.state;
+      if (ev.received !== undefined) d.catalog_received = ev.received;
+      if (ev.total !== undefined) d.catalog_total = ev.total;
+      changed('devices', id);
+    }
+    if (id && !catalogBusy(ev.state)) {
+      loadDevice(id);
+      if (state.channels.has(id)) loadChannels(id);
+    }
+  } else if (type === 'catalog_changed') {
+    if (id && state.channels.has(id)) loadChannels(id);
     if (id) loadDevice(id);
-    if (id && state.channels.has(id) && type !== 'catalog_progress' && type !== 'catalog_started') loadChannels(id);
   } else if (type.startsWith('live_')) {
     loadSessions();
   }
