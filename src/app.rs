@@ -48,6 +48,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let metrics = crate::metrics::Metrics::new();
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
+    let webhooks = crate::platform::webhooks::start(&config.webhooks, &events, shutdown.clone())
+        .context("starting webhooks")?;
+    metrics.add_source(webhooks);
 
     // SIP transport. With port 0 the TCP listener takes the port UDP got, so both share one.
     let sip = Arc::new(config.sip.clone());

@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod endpoint;
 pub mod media;
 pub mod registry;
+pub mod webhooks;
 
 static LOCAL_OFFSET: std::sync::OnceLock<time::UtcOffset> = std::sync::OnceLock::new();
 
