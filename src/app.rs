@@ -15,6 +15,7 @@ use crate::api::{self, ApiState};
 use crate::config::Config;
 use crate::platform::endpoint::{self, Endpoint};
 use crate::platform::events::EventBus;
+use crate::platform::live::LiveSessions;
 use crate::platform::registry::Registry;
 use crate::store::Store;
 use crate::store::writer::StoreWriter;
@@ -31,6 +32,7 @@ pub struct Running {
     pub endpoint: Endpoint,
     pub store: Store,
     pub events: EventBus,
+    pub live: LiveSessions,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
     writer_task: tokio::task::JoinHandle<()>,
@@ -115,6 +117,15 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         },
         shutdown.clone(),
     );
+    let config = Arc::new(config);
+    let live = LiveSessions::start(
+        config.clone(),
+        store.clone(),
+        registry.clone(),
+        endpoint.clone(),
+        events.clone(),
+        shutdown.clone(),
+    );
     let (sip_udp, sip_tcp) = (sender.udp_local(), sender.tcp_local());
     tracing::info!(udp = ?sip_udp, tcp = ?sip_tcp, server_id = %sip.server_id, realm = %sip.realm(), "SIP listening");
 
@@ -125,10 +136,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let app = api::router(ApiState {
         store: store.clone(),
         started: Instant::now(),
-        config: Arc::new(config.clone()),
+        config: config.clone(),
         events: events.clone(),
         registry: registry.clone(),
         endpoint: endpoint.clone(),
+        live: live.clone(),
         metrics: metrics.clone(),
         catalog,
         shutdown: shutdown.clone(),
@@ -150,6 +162,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         endpoint,
         store,
         events,
+        live,
         shutdown,
         tasks,
         writer_task,
@@ -160,6 +173,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 impl Running {
     /// Stops every task and flushes pending writes to the database.
     pub async fn shutdown(mut self) {
+        // BYE to every live device while the SIP endpoint still runs.
+        self.live.shutdown().await;
         self.shutdown.cancel();
         while self.tasks.join_next().await.is_some() {}
         if let Some(w) = self.writer.take() {

@@ -8,6 +8,7 @@ pub mod events;
 pub mod layers;
 pub mod live;
 pub mod metrics;
+pub mod sessions;
 pub mod web;
 
 use std::time::Instant;
@@ -29,6 +30,7 @@ pub struct ApiState {
     pub events: crate::platform::events::EventBus,
     pub registry: crate::platform::registry::Registry,
     pub endpoint: crate::platform::endpoint::Endpoint,
+    pub live: crate::platform::live::LiveSessions,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     pub catalog: crate::platform::catalog::CatalogSync,
     /// Cancelled at shutdown: endless responses (SSE) end with it.
@@ -41,6 +43,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/health", get(health))
         .route("/api/v1/devices", get(list_devices))
         .route("/api/v1/devices/{device_id}", get(get_device))
+        .merge(sessions::routes())
+        .merge(live::routes(state.live.clone()))
         .merge(devices::routes())
         .merge(channels::routes())
         .merge(events::routes())

@@ -12,6 +12,7 @@ pub fn unix_ms() -> i64 {
 
 pub mod catalog;
 pub mod endpoint;
+pub mod live;
 pub mod media;
 pub mod registry;
 pub mod webhooks;

@@ -28,6 +28,10 @@ use vigil_sip::{Challenge, Message, Method, Request, Response, Uri, ids};
 
 use super::answers;
 
+#[path = "call.rs"]
+mod call;
+pub use call::{InviteAnswer, MediaRequest};
+
 /// RFC 3261 T1: first retransmission interval and RTT estimate.
 pub const T1: Duration = Duration::from_millis(500);
 /// RFC 3261 T2: retransmission interval cap for non-INVITE requests.
@@ -100,6 +104,10 @@ pub struct Profile {
     pub catalog_page: usize,
     /// First back-off after a failed registration; doubles up to 8x.
     pub retry: Duration,
+    /// How INVITEs to the channels are answered.
+    pub invite: InviteAnswer,
+    /// Answer with raw H.264 (PT 98) instead of PS (PT 96).
+    pub raw_h264: bool,
     /// `sip:<server_id>@<domain>`: Request-URI of REGISTER and MESSAGE, and the digest uri.
     server_uri: Uri,
     server_uri_text: String,
@@ -131,6 +139,8 @@ impl Profile {
             charset,
             catalog_page: catalog_page.max(1),
             retry,
+            invite: InviteAnswer::Stream,
+            raw_h264: false,
             server_uri,
             server_uri_text: text,
         })
@@ -195,6 +205,27 @@ pub enum Event {
     ReportFailed {
         status: Option<u16>,
     },
+    /// An INVITE for `channel` (retransmissions not counted).
+    InviteReceived {
+        channel: DeviceId,
+    },
+    /// The final answer given to an INVITE.
+    InviteAnswered {
+        channel: DeviceId,
+        status: u16,
+    },
+    /// The platform ACKed our 200: media starts.
+    AckReceived {
+        channel: DeviceId,
+    },
+    /// The platform hung up.
+    ByeReceived {
+        channel: DeviceId,
+    },
+    /// The device hung up.
+    ByeSent {
+        channel: DeviceId,
+    },
 }
 
 /// What the driver must do.
@@ -206,6 +237,17 @@ pub enum Output {
         bytes: Bytes,
     },
     Event(Event),
+    /// Open the media side of a call (bind or pick the address to answer with), then call
+    /// [`Device::media_opened`].
+    OpenMedia(MediaRequest),
+    /// The call is confirmed: start streaming.
+    StartMedia {
+        call: u64,
+    },
+    /// The call ended: stop streaming and close its media.
+    StopMedia {
+        call: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,6 +255,7 @@ enum TxKind {
     Register { expires: u32 },
     Keepalive,
     Report,
+    Bye,
 }
 
 /// A client transaction (non-INVITE).
@@ -281,6 +324,8 @@ pub struct Device {
     txs: Vec<ClientTx>,
     served: VecDeque<Served>,
     out: VecDeque<Output>,
+    calls: Vec<call::Call>,
+    next_call: u64,
 }
 
 impl Device {
@@ -317,6 +362,8 @@ impl Device {
             txs: Vec::new(),
             served: VecDeque::new(),
             out: VecDeque::new(),
+            calls: Vec::new(),
+            next_call: 0,
         }
     }
 
@@ -365,6 +412,7 @@ impl Device {
     pub fn unplug(&mut self) {
         self.txs.clear();
         self.served.clear();
+        self.drop_calls();
         self.registration_gone();
         self.retry_at = None;
         self.set_state(DeviceState::Unplugged);
@@ -459,6 +507,7 @@ impl Device {
             self.next_keepalive = Some(now + self.profile.keepalive);
             self.send_keepalive(now);
         }
+        self.call_timers(now);
         let cutoff = now;
         self.served.retain(|s| s.until > cutoff);
     }
@@ -476,6 +525,7 @@ impl Device {
             .chain(self.refresh_at)
             .chain(self.expires_at)
             .chain(self.next_keepalive)
+            .chain(self.call_timeout())
             .min()
     }
 
@@ -646,7 +696,7 @@ impl Device {
             TxKind::Register { expires } => self.on_register_response(now, expires, resp),
             TxKind::Keepalive => self.on_keepalive_response(now, code),
             TxKind::Report if code >= 300 => self.event(Event::ReportFailed { status: Some(code) }),
-            TxKind::Report => {}
+            TxKind::Report | TxKind::Bye => {}
         }
     }
 
@@ -781,6 +831,7 @@ impl Device {
                 }
             }
             TxKind::Report => self.event(Event::ReportFailed { status: None }),
+            TxKind::Bye => {}
         }
     }
 
@@ -805,10 +856,9 @@ impl Device {
         match req.method {
             Method::Message => self.on_message(now, wall_ms, req, to, branch),
             Method::Options => self.respond(now, req, 200, "", to, branch),
-            Method::Ack => {}
-            // Media is not simulated yet (INVITE → SDP answer → PS over RTP comes later).
-            Method::Invite => self.respond(now, req, 488, "Media not simulated", to, branch),
-            Method::Bye => self.respond(now, req, 481, "", to, branch),
+            Method::Ack => self.on_ack(req),
+            Method::Invite => self.on_invite(now, req, to, from, branch),
+            Method::Bye => self.on_bye(now, req, to, branch),
             _ => self.respond(now, req, 405, "", to, branch),
         }
     }

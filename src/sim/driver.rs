@@ -20,6 +20,7 @@ use vigil_sip::stream::{Frame, KeepAlive, StreamFramer};
 use vigil_sip::{Message, Method, Response};
 
 use super::device::{Device, DeviceSetup, Output, Profile, SimTransport};
+use super::media::{Media, MediaDown};
 use super::status::SimStatus;
 use super::{DeviceCmd, IdPlan, SimConfig, SimError, SimHandle};
 
@@ -84,6 +85,9 @@ struct Driver {
     send_errors: u64,
     next_link: u64,
     stop: CancellationToken,
+    media: Media,
+    /// When RTP counters were last published.
+    media_published: Instant,
 }
 
 fn now() -> Instant {
@@ -111,20 +115,25 @@ pub(super) async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
         config.devices,
         config.channels,
     )?;
-    let profile = Arc::new(
-        Profile::new(
-            config.server,
-            &config.server_id,
-            &config.domain,
-            config.transport,
-            config.keepalive_interval,
-            config.register_expires,
-            config.charset,
-            config.catalog_page,
-            config.retry_interval,
-        )
-        .map_err(SimError::Config)?,
-    );
+    let mut profile = Profile::new(
+        config.server,
+        &config.server_id,
+        &config.domain,
+        config.transport,
+        config.keepalive_interval,
+        config.register_expires,
+        config.charset,
+        config.catalog_page,
+        config.retry_interval,
+    )
+    .map_err(SimError::Config)?;
+    profile.invite = config.media.invite;
+    profile.raw_h264 = config.media.raw_h264 && config.media.codec == vigil_media::VideoCodec::H264;
+    let profile = Arc::new(profile);
+    let frames = config
+        .media
+        .frames()
+        .map_err(|e| SimError::Config(format!("media clip: {e}")))?;
     let ip = match config.bind_ip {
         Some(ip) if !ip.is_unspecified() => ip,
         _ => route_ip(config.server).map_err(|source| SimError::Io {
@@ -162,6 +171,20 @@ pub(super) async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
     let udp_local: Vec<SocketAddr> = udp.iter().filter_map(|s| s.local_addr().ok()).collect();
 
     let seed = config.seed.unwrap_or_else(rand::random);
+    let rtp_sock = bind_udp(SocketAddr::new(ip, 0)).map_err(|source| SimError::Io {
+        what: format!("binding the RTP socket on {ip}"),
+        source,
+    })?;
+    let (down_tx, down_rx) = mpsc::channel(1024);
+    let media = Media::new(
+        config.media.clone(),
+        frames,
+        Arc::new(rtp_sock),
+        ip,
+        seed,
+        down_tx,
+        stop.clone(),
+    );
     let mut devices = Vec::with_capacity(config.devices);
     let mut slots = Vec::with_capacity(config.devices);
     let mut by_id = HashMap::with_capacity(config.devices * (config.channels + 1));
@@ -215,6 +238,8 @@ pub(super) async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
         send_errors: 0,
         next_link: 1,
         stop: stop.clone(),
+        media,
+        media_published: now(),
     };
     let t0 = now();
     for i in 0..config.devices {
@@ -227,7 +252,7 @@ pub(super) async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
         driver.heap.push(Reverse((at, i)));
     }
     let (cmd_tx, cmd_rx) = mpsc::channel(1024);
-    let task = tokio::spawn(driver.run(cmd_rx, inbound_rx));
+    let task = tokio::spawn(driver.run(cmd_rx, inbound_rx, down_rx));
     tracing::info!(
         devices = config.devices,
         channels = config.channels,
@@ -253,13 +278,31 @@ impl Driver {
         mut self,
         mut cmds: mpsc::Receiver<(usize, DeviceCmd)>,
         mut inbound: mpsc::Receiver<Inbound>,
+        mut media_down: mpsc::Receiver<MediaDown>,
     ) {
         loop {
-            let next = self.heap.peek().map(|Reverse((t, _))| *t);
+            let devices = self.heap.peek().map(|Reverse((t, _))| *t);
+            let next = match (devices, self.media.next_due()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             tokio::select! {
                 biased;
                 _ = self.stop.cancelled() => break,
                 Some((i, cmd)) = cmds.recv() => self.on_cmd(i, cmd).await,
+                Some(down) = media_down.recv() => {
+                    tracing::debug!(device = %self.devices[down.dev].id(), why = %down.why, "simulated stream failed; hanging up");
+                    if let Some(ch) = self.media.stop(down.dev, down.call) {
+                        let active = self.media.active();
+                        self.status.send_modify(|s| {
+                            let c = s.channel_mut(&ch);
+                            c.streaming = c.streaming.saturating_sub(1);
+                            s.streams = active;
+                        });
+                    }
+                    self.devices[down.dev].media_failed(now(), down.call);
+                    self.flush(down.dev).await;
+                }
                 Some(first) = inbound.recv() => {
                     self.on_inbound(first).await;
                     for _ in 0..INBOUND_BATCH {
@@ -271,6 +314,10 @@ impl Driver {
                 }
                 _ = sleep_until(next) => self.on_timers().await,
             }
+            // Frames go out on time even while SIP keeps the loop busy.
+            if self.media.next_due().is_some_and(|t| t <= now()) {
+                self.media.on_timer(now());
+            }
             self.publish();
         }
         // Dropping the links ends the TCP tasks; the UDP readers watch `stop`.
@@ -278,16 +325,22 @@ impl Driver {
     }
 
     fn publish(&mut self) {
-        if self.pending.is_empty() && self.send_errors == 0 {
+        let media = self.media_published.elapsed() >= Duration::from_millis(250)
+            && self.status.borrow().rtp_packets_sent != self.media.sent;
+        if self.pending.is_empty() && self.send_errors == 0 && !media {
             return;
         }
         let events = std::mem::take(&mut self.pending);
         let errors = std::mem::take(&mut self.send_errors);
+        let (sent, dropped) = (self.media.sent, self.media.dropped);
+        self.media_published = now();
         self.status.send_modify(|s| {
             for (i, e) in &events {
                 s.apply(*i, e);
             }
             s.send_errors += errors;
+            s.rtp_packets_sent = sent;
+            s.rtp_packets_dropped = dropped;
         });
     }
 
@@ -305,6 +358,7 @@ impl Driver {
             }
             DeviceCmd::Keepalives(on) => d.set_keepalives(on, now),
             DeviceCmd::Password(p) => d.set_password(&p),
+            DeviceCmd::Hangup(channel) => d.hangup(now, channel),
         }
         self.flush(i).await;
     }
@@ -328,6 +382,7 @@ impl Driver {
             }
             self.flush(i).await;
         }
+        self.media.on_timer(now);
     }
 
     async fn on_inbound(&mut self, inb: Inbound) {
@@ -397,6 +452,29 @@ impl Driver {
             match out {
                 Output::Transmit { to, bytes } => self.transmit(i, to, bytes).await,
                 Output::Event(e) => self.pending.push((i, e)),
+                Output::OpenMedia(req) => {
+                    let local = self.media.open(i, &req);
+                    self.devices[i].media_opened(now(), req.call, local);
+                }
+                Output::StartMedia { call } => {
+                    if let Some(ch) = self.media.start(i, call, now()) {
+                        let active = self.media.active();
+                        self.status.send_modify(|s| {
+                            s.channel_mut(&ch).streaming += 1;
+                            s.streams = active;
+                        });
+                    }
+                }
+                Output::StopMedia { call } => {
+                    if let Some(ch) = self.media.stop(i, call) {
+                        let active = self.media.active();
+                        self.status.send_modify(|s| {
+                            let c = s.channel_mut(&ch);
+                            c.streaming = c.streaming.saturating_sub(1);
+                            s.streams = active;
+                        });
+                    }
+                }
             }
         }
         let next = self.devices[i].poll_timeout();

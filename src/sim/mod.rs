@@ -8,11 +8,11 @@
 //! it through [`SimHandle`]: counters and per-device state in a `watch` channel, commands to
 //! unplug, unregister or re-register single devices.
 //!
-//! Room left for what comes next: an INVITE is refused with 488 today in
-//! `Device::on_request`; answering it means an SDP answer (vigil-gb `sdp`), a new
-//! `Output` asking the driver to start a clip streamer (vigil-media PS muxer and RTP
-//! packetizer) on an RTP socket for that dialog, and BYE stopping it. Catalog change
-//! NOTIFYs are one more result MESSAGE sent through the same client transactions.
+//! Live view: channels answer INVITE with an SDP answer (`device/call.rs`, sans-IO) and,
+//! once ACKed, stream a clip as PS over RTP (UDP from one shared socket, or RFC 4571 over
+//! TCP in either direction) from the same driver task, frames timed by one heap
+//! ([`media`]); BYE from either side stops the stream. [`SimMedia`] sets codec, frame rate,
+//! loss, a mismatched SSRC or raw H.264, and [`SimHandle::hangup`] makes a device hang up.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -31,6 +31,7 @@
 pub mod answers;
 pub mod device;
 mod driver;
+pub mod media;
 pub mod plan;
 mod status;
 
@@ -43,9 +44,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use vigil_gb::{Charset, DeviceId};
 
-pub use device::{DeviceState, Event, SimTransport};
+pub use device::{DeviceState, Event, InviteAnswer, SimTransport};
+pub use media::SimMedia;
 pub use plan::{IdPlan, PlanError};
-pub use status::{DeviceView, SimStatus};
+pub use status::{ChannelView, DeviceView, SimStatus};
 
 /// Gives device `index` (with ID `id`) a password of its own; see [`SimConfig::password_for`].
 pub type PasswordFn = Arc<dyn Fn(usize, &DeviceId) -> String + Send + Sync>;
@@ -90,6 +92,8 @@ pub struct SimConfig {
     pub retry_interval: Duration,
     /// Seed for tags, branches, Call-IDs and jitter (random when `None`).
     pub seed: Option<u64>,
+    /// Live view: how INVITEs are answered and what is streamed.
+    pub media: SimMedia,
 }
 
 impl Default for SimConfig {
@@ -114,6 +118,7 @@ impl Default for SimConfig {
             charset: Charset::Gb2312,
             retry_interval: Duration::from_secs(10),
             seed: None,
+            media: SimMedia::default(),
         }
     }
 }
@@ -139,6 +144,7 @@ impl std::fmt::Debug for SimConfig {
             .field("catalog_page", &self.catalog_page)
             .field("charset", &self.charset)
             .field("retry_interval", &self.retry_interval)
+            .field("media", &self.media)
             .finish_non_exhaustive()
     }
 }
@@ -193,6 +199,8 @@ pub(crate) enum DeviceCmd {
     Unplug,
     Keepalives(bool),
     Password(String),
+    /// Hang up the live calls of this channel (all calls with `None`).
+    Hangup(Option<DeviceId>),
 }
 
 /// Control and observation of a running simulation. Dropping it stops the simulation.
@@ -318,6 +326,23 @@ impl SimHandle {
     /// Device `i` uses `password` from its next REGISTER on.
     pub async fn set_password(&self, i: usize, password: &str) {
         self.send(i, DeviceCmd::Password(password.to_owned())).await
+    }
+
+    /// Device `i` hangs up the live view of its channel `j` (BYE from the device side).
+    pub async fn hangup(&self, i: usize, j: usize) {
+        let channel = self.plan.channel(i, j);
+        self.send(i, DeviceCmd::Hangup(Some(channel))).await
+    }
+
+    /// The live view counters of channel `j` of device `i` (default before any INVITE).
+    pub fn channel(&self, i: usize, j: usize) -> ChannelView {
+        let id = self.plan.channel(i, j);
+        self.status
+            .borrow()
+            .channels
+            .get(&id)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Stops every device at once (no unregistration, like a power cut) and waits for the

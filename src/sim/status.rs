@@ -53,6 +53,28 @@ pub struct SimStatus {
     /// Messages that could not be sent (socket errors, full TCP queues).
     pub send_errors: u64,
     pub devices: Vec<DeviceView>,
+    /// Live view per channel that got an INVITE.
+    pub channels: BTreeMap<DeviceId, ChannelView>,
+    /// Streams sending now, over all channels.
+    pub streams: usize,
+    /// RTP packets sent, and not sent (simulated loss, full socket or TCP queues).
+    pub rtp_packets_sent: u64,
+    pub rtp_packets_dropped: u64,
+}
+
+/// Live view of one channel as the simulator sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChannelView {
+    /// INVITEs received (retransmissions not counted).
+    pub invites: u32,
+    /// Final answers by status.
+    pub answers: BTreeMap<u16, u32>,
+    pub acks: u32,
+    /// BYEs from the platform, and BYEs the device sent.
+    pub byes_received: u32,
+    pub byes_sent: u32,
+    /// Streams of this channel sending now.
+    pub streaming: u32,
 }
 
 impl SimStatus {
@@ -71,6 +93,11 @@ impl SimStatus {
                 .collect(),
             ..SimStatus::default()
         }
+    }
+
+    /// The live view counters of `channel`.
+    pub(crate) fn channel_mut(&mut self, channel: &DeviceId) -> &mut ChannelView {
+        self.channels.entry(*channel).or_default()
     }
 
     /// Devices in `state` right now.
@@ -136,6 +163,17 @@ impl SimStatus {
             }
             Event::ReportSent => self.reports_sent += 1,
             Event::ReportFailed { .. } => self.reports_failed += 1,
+            Event::InviteReceived { channel } => self.channel_mut(channel).invites += 1,
+            Event::InviteAnswered { channel, status } => {
+                *self
+                    .channel_mut(channel)
+                    .answers
+                    .entry(*status)
+                    .or_default() += 1;
+            }
+            Event::AckReceived { channel } => self.channel_mut(channel).acks += 1,
+            Event::ByeReceived { channel } => self.channel_mut(channel).byes_received += 1,
+            Event::ByeSent { channel } => self.channel_mut(channel).byes_sent += 1,
         }
     }
 }
@@ -163,6 +201,14 @@ impl fmt::Display for SimStatus {
                 f,
                 "; queries {:?} other {:?} reports {}",
                 self.queries, self.other_messages, self.reports_sent
+            )?;
+        }
+        if !self.channels.is_empty() {
+            let invites: u32 = self.channels.values().map(|c| c.invites).sum();
+            write!(
+                f,
+                "; INVITEs {invites}, streams {}, RTP sent {} dropped {}",
+                self.streams, self.rtp_packets_sent, self.rtp_packets_dropped
             )?;
         }
         if self.send_errors > 0 {

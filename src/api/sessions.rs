@@ -1,0 +1,100 @@
+//! Live session API: start (or join) live view of a channel, list, inspect and stop
+//! sessions. The video itself is served by the `/live/...` routes (`api::live`).
+//!
+//! - `POST /api/v1/channels/{channel_id}/live`, optional body `{"transport": "udp" |
+//!   "tcp_passive" | "tcp_active"}`: answers once the first key frame is ready with
+//!   `{session_id, channel_id, device_id, transport, ssrc, joined, urls: {ws, mp4, hls}}`;
+//!   404 unknown channel, 409 device offline, 502 device refused (its SIP status in the
+//!   message) or answered badly, 504 no answer or no key frame within
+//!   `media.invite_timeout`, 503 out of ports or SSRCs.
+//! - `GET /api/v1/live`: `{items: [...], total}` with per-session stats.
+//! - `GET /api/v1/live/{session_id}`, `DELETE /api/v1/live/{session_id}` (204; BYE).
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ApiError, ApiState};
+use crate::config::RtpTransport;
+use crate::platform::live::{LiveError, LiveSessionInfo, LiveStarted};
+
+pub fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/api/v1/channels/{channel_id}/live", post(start))
+        .route("/api/v1/live", get(list))
+        .route("/api/v1/live/{session_id}", get(one).delete(stop))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartBody {
+    transport: Option<RtpTransport>,
+}
+
+impl From<LiveError> for ApiError {
+    fn from(e: LiveError) -> Self {
+        let m = e.to_string();
+        match e {
+            LiveError::BadChannelId(_) => ApiError::BadRequest(m),
+            LiveError::UnknownChannel(_) => ApiError::NotFound(m),
+            LiveError::DeviceOffline { .. } => ApiError::Conflict(m),
+            LiveError::Refused { .. }
+            | LiveError::Unreachable(_)
+            | LiveError::BadAnswer(_)
+            | LiveError::StreamFailed(_) => ApiError::BadGateway(m),
+            LiveError::Timeout(_) => ApiError::GatewayTimeout(m),
+            LiveError::Exhausted(_) | LiveError::Stopped | LiveError::ShuttingDown => {
+                ApiError::Unavailable(m)
+            }
+            LiveError::Internal(_) => ApiError::Internal(m),
+        }
+    }
+}
+
+async fn start(
+    State(s): State<ApiState>,
+    Path(channel_id): Path<String>,
+    body: Bytes,
+) -> Result<Json<LiveStarted>, ApiError> {
+    // The body is optional; an empty one (or none) means the configured transport.
+    let body: StartBody = if body.iter().all(u8::is_ascii_whitespace) {
+        StartBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::BadRequest(format!("request body: {e}")))?
+    };
+    Ok(Json(s.live.start_live(&channel_id, body.transport).await?))
+}
+
+async fn list(State(s): State<ApiState>) -> Json<Value> {
+    let items = s.live.list();
+    let total = items.len();
+    Json(json!({ "items": items, "total": total }))
+}
+
+async fn one(
+    State(s): State<ApiState>,
+    Path(session_id): Path<String>,
+) -> Result<Json<LiveSessionInfo>, ApiError> {
+    s.live
+        .get(&session_id)
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("live session {session_id} not found")))
+}
+
+async fn stop(
+    State(s): State<ApiState>,
+    Path(session_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if s.live.stop(&session_id).await {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(format!(
+            "live session {session_id} not found"
+        )))
+    }
+}
