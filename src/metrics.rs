@@ -14,6 +14,8 @@ use vigil_sip::{Message, Method};
 #[derive(Debug, Default)]
 pub struct Metrics {
     pub http: HttpMetrics,
+    /// RTP packets received and lost over live sessions, ended ones included.
+    pub live_rtp: SessionTotals<2>,
     sources: RwLock<Vec<Arc<dyn MetricSource>>>,
 }
 
@@ -112,6 +114,56 @@ impl<const N: usize> CounterVec<N> {
             let pairs: [(&str, &str); N] = std::array::from_fn(|i| (self.names[i], &*labels[i]));
             out.sample(name, &pairs, *v);
         }
+    }
+}
+
+/// Monotonic totals of counters that sessions report while they run (e.g. RTP packets):
+/// each scrape passes the running sessions' counts; a session that is gone keeps the counts
+/// it last reported, so the totals never go down.
+#[derive(Debug, Default)]
+pub struct SessionTotals<const N: usize> {
+    inner: Mutex<TotalsInner<N>>,
+}
+
+#[derive(Debug)]
+struct TotalsInner<const N: usize> {
+    ended: [u64; N],
+    last: std::collections::HashMap<String, [u64; N]>,
+}
+
+impl<const N: usize> Default for TotalsInner<N> {
+    fn default() -> Self {
+        TotalsInner {
+            ended: [0; N],
+            last: Default::default(),
+        }
+    }
+}
+
+impl<const N: usize> SessionTotals<N> {
+    /// Takes the running sessions' counts by session id; returns the totals.
+    pub fn update(&self, running: impl IntoIterator<Item = (String, [u64; N])>) -> [u64; N] {
+        let mut t = self.inner.lock().expect("session totals");
+        let now: std::collections::HashMap<String, [u64; N]> = running.into_iter().collect();
+        let gone: Vec<[u64; N]> = t
+            .last
+            .iter()
+            .filter(|(id, _)| !now.contains_key(*id))
+            .map(|(_, c)| *c)
+            .collect();
+        for c in gone {
+            for (e, v) in t.ended.iter_mut().zip(c) {
+                *e += v;
+            }
+        }
+        t.last = now;
+        let mut total = t.ended;
+        for c in t.last.values() {
+            for (s, v) in total.iter_mut().zip(c) {
+                *s += v;
+            }
+        }
+        total
     }
 }
 
@@ -471,6 +523,18 @@ mod tests {
                 .get(["GET", "/api/v1/devices/{device_id}", "200"]),
             1
         );
+    }
+
+    #[test]
+    fn session_totals_keep_what_ended_sessions_counted() {
+        let t = SessionTotals::<2>::default();
+        assert_eq!(
+            t.update([("a".into(), [10, 1]), ("b".into(), [5, 0])]),
+            [15, 1]
+        );
+        assert_eq!(t.update([("a".into(), [20, 2])]), [25, 2], "b ended with 5");
+        assert_eq!(t.update([]), [25, 2]);
+        assert_eq!(t.update([("c".into(), [1, 0])]), [26, 2]);
     }
 
     #[test]

@@ -7,7 +7,10 @@ mod common;
 #[path = "common/prom.rs"]
 mod prom;
 
+use std::time::{Duration, Instant};
+
 use common::{Backend, Platform, TestDb, WAIT, config, init_logging, sim_config};
+use serde_json::Value;
 use vigil::sim::Simulator;
 
 async fn scrape(p: &Platform) -> prom::Scrape {
@@ -120,5 +123,91 @@ async fn http_requests_are_counted_by_route_pattern_and_status() {
         ),
         Some(1.0)
     );
+    p.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_sessions_viewers_and_rtp_packets_are_counted() {
+    init_logging();
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut p = Platform::start(config(&db)).await;
+    let sim = Simulator::start(sim_config(p.sip(), 1)).await.unwrap();
+    sim.wait_registered(1, WAIT).await.unwrap();
+    let channel = sim.channel_id(0, 0).to_string();
+    let deadline = Instant::now() + WAIT;
+    while p
+        .running()
+        .store
+        .get_channel(&channel)
+        .await
+        .unwrap()
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "catalog sync stored no channel");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let m = scrape(&p).await;
+    assert_eq!(
+        m.value("vigil_live_sessions", &[("state", "playing")]),
+        Some(0.0)
+    );
+    assert_eq!(m.value("vigil_rtp_packets_received_total", &[]), Some(0.0));
+
+    let started: Value = p
+        .http
+        .post(p.api(&format!("/api/v1/channels/{channel}/live")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = started["session_id"].as_str().expect("session started");
+    let mut viewer = p
+        .http
+        .get(p.api(started["urls"]["mp4"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert!(viewer.chunk().await.unwrap().is_some(), "the init segment");
+
+    // Ingest stats are refreshed a few times a second.
+    let deadline = Instant::now() + WAIT;
+    let received = loop {
+        let m = scrape(&p).await;
+        let received = m.value("vigil_rtp_packets_received_total", &[]).unwrap();
+        if received > 0.0 {
+            assert_eq!(
+                m.value("vigil_live_sessions", &[("state", "playing")]),
+                Some(1.0)
+            );
+            assert_eq!(m.value("vigil_live_viewers", &[]), Some(1.0));
+            assert_eq!(m.value("vigil_rtp_packets_lost_total", &[]), Some(0.0));
+            break received;
+        }
+        assert!(Instant::now() < deadline, "no RTP counted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+
+    drop(viewer);
+    let r = p
+        .http
+        .delete(p.api(&format!("/api/v1/live/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let m = scrape(&p).await;
+    assert_eq!(
+        m.value("vigil_live_sessions", &[("state", "playing")]),
+        Some(0.0)
+    );
+    assert_eq!(m.value("vigil_live_viewers", &[]), Some(0.0));
+    let after = m.value("vigil_rtp_packets_received_total", &[]).unwrap();
+    assert!(
+        after >= received,
+        "the ended session's packets stay counted: {after} < {received}"
+    );
+    sim.stop().await;
     p.shutdown().await;
 }

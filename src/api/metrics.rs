@@ -1,9 +1,9 @@
 //! `GET /metrics` in the Prometheus text format, and the middleware that counts HTTP
 //! requests by method, route pattern and status.
 //!
-//! Device gauges are read from the registry and the store at scrape time; everything else
-//! comes from [`Metrics`] (HTTP counters and the components registered as sources: SIP
-//! endpoint, webhooks, live sessions).
+//! Device and live session gauges are read from the registry, the store and the live
+//! sessions at scrape time; counters come from the SIP endpoint and from [`Metrics`] (HTTP
+//! counters and the components registered as sources, e.g. webhooks).
 
 use std::sync::Arc;
 
@@ -76,6 +76,7 @@ async fn scrape(State(s): State<ApiState>) -> Response {
         out.single(name, Kind::Counter, help, v);
     }
     s.endpoint.metrics.render(&mut out);
+    live(&s, &mut out);
     s.metrics.render(&mut out);
     out.single(
         "vigil_uptime_seconds",
@@ -84,6 +85,49 @@ async fn scrape(State(s): State<ApiState>) -> Response {
         s.started.elapsed().as_secs_f64(),
     );
     ([(CONTENT_TYPE, CONTENT_TYPE_TEXT)], out.finish()).into_response()
+}
+
+/// Live sessions, their viewers and RTP.
+fn live(s: &ApiState, out: &mut Exposition) {
+    let sessions = s.live.list();
+    out.family(
+        "vigil_live_sessions",
+        Kind::Gauge,
+        "Live sessions by state (starting: waiting for the first key frame).",
+    );
+    for state in ["starting", "playing"] {
+        let n = sessions.iter().filter(|x| x.state == state).count();
+        out.sample("vigil_live_sessions", &[("state", state)], n);
+    }
+    out.single(
+        "vigil_live_viewers",
+        Kind::Gauge,
+        "Viewers of live sessions over HTTP and WebSocket (HLS players are not counted).",
+        sessions.iter().map(|x| x.viewers).sum::<usize>(),
+    );
+    out.single(
+        "vigil_live_ingest_bits_per_second",
+        Kind::Gauge,
+        "RTP arriving over all live sessions, bits per second over the last second.",
+        sessions.iter().map(|x| x.bitrate_bps).sum::<u64>(),
+    );
+    let [received, lost] = s.metrics.live_rtp.update(
+        sessions
+            .iter()
+            .map(|x| (x.session_id.clone(), [x.packets_received, x.packets_lost])),
+    );
+    out.single(
+        "vigil_rtp_packets_received_total",
+        Kind::Counter,
+        "RTP packets received by live sessions (ended sessions as last scraped).",
+        received,
+    );
+    out.single(
+        "vigil_rtp_packets_lost_total",
+        Kind::Counter,
+        "RTP packets lost (sequence gaps) in live sessions (ended sessions as last scraped).",
+        lost,
+    );
 }
 
 /// Middleware (added with `Router::layer`, so the route pattern is known): counts the
