@@ -71,13 +71,23 @@ pub fn catalog_bodies(
     page: usize,
     charset: Charset,
 ) -> Vec<Vec<u8>> {
-    let page = page.max(1);
-    let sum_num = channels.len() as u32;
     let items: Vec<CatalogItem> = channels
         .iter()
         .enumerate()
         .map(|(j, ch)| catalog_item(device, ch, j, charset))
         .collect();
+    catalog_bodies_for_items(sn, device, &items, page, charset)
+}
+
+/// `items` (as [`catalog_item`] makes them, maybe changed) answering query `sn`, split into
+/// bodies of at most `page` items each; one empty packet with `SumNum` 0 when there are none.
+pub fn catalog_bodies_for_items(
+    sn: u32,
+    device: &DeviceId,
+    items: &[CatalogItem],
+    page: usize,
+    charset: Charset,
+) -> Vec<Vec<u8>> {
     if items.is_empty() {
         let msg = Manscdp::CatalogResponse(Catalog {
             sn,
@@ -88,12 +98,12 @@ pub fn catalog_bodies(
         return vec![msg.to_body(charset)];
     }
     items
-        .chunks(page)
+        .chunks(page.max(1))
         .map(|chunk| {
             Manscdp::CatalogResponse(Catalog {
                 sn,
                 device_id: *device,
-                sum_num,
+                sum_num: items.len() as u32,
                 items: chunk.to_vec(),
             })
             .to_body(charset)

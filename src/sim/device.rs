@@ -28,6 +28,10 @@ use vigil_sip::{Challenge, Message, Method, Request, Response, Uri, ids};
 
 use super::answers;
 
+#[path = "device_catalog.rs"]
+mod catalog;
+pub use catalog::{CatalogActivity, CatalogChange, CatalogCmd, CatalogStats};
+
 #[path = "call.rs"]
 mod call;
 pub use call::{InviteAnswer, MediaRequest};
@@ -205,6 +209,8 @@ pub enum Event {
     ReportFailed {
         status: Option<u16>,
     },
+    /// Catalog subscription and change notifications.
+    Catalog(CatalogActivity),
     /// An INVITE for `channel` (retransmissions not counted).
     InviteReceived {
         channel: DeviceId,
@@ -255,6 +261,7 @@ enum TxKind {
     Register { expires: u32 },
     Keepalive,
     Report,
+    Notify,
     Bye,
 }
 
@@ -324,6 +331,7 @@ pub struct Device {
     txs: Vec<ClientTx>,
     served: VecDeque<Served>,
     out: VecDeque<Output>,
+    catalog: catalog::CatalogSide,
     calls: Vec<call::Call>,
     next_call: u64,
 }
@@ -362,6 +370,7 @@ impl Device {
             txs: Vec::new(),
             served: VecDeque::new(),
             out: VecDeque::new(),
+            catalog: catalog::CatalogSide::default(),
             calls: Vec::new(),
             next_call: 0,
         }
@@ -695,6 +704,7 @@ impl Device {
         match tx.kind {
             TxKind::Register { expires } => self.on_register_response(now, expires, resp),
             TxKind::Keepalive => self.on_keepalive_response(now, code),
+            TxKind::Notify => self.on_notify_response(code),
             TxKind::Report if code >= 300 => self.event(Event::ReportFailed { status: Some(code) }),
             TxKind::Report | TxKind::Bye => {}
         }
@@ -831,6 +841,7 @@ impl Device {
                 }
             }
             TxKind::Report => self.event(Event::ReportFailed { status: None }),
+            TxKind::Notify => self.on_notify_timeout(),
             TxKind::Bye => {}
         }
     }
@@ -859,6 +870,7 @@ impl Device {
             Method::Ack => self.on_ack(req),
             Method::Invite => self.on_invite(now, req, to, from, branch),
             Method::Bye => self.on_bye(now, req, to, branch),
+            Method::Subscribe => self.on_subscribe(now, req, to, branch),
             _ => self.respond(now, req, 405, "", to, branch),
         }
     }
@@ -926,13 +938,7 @@ impl Device {
         });
         let cs = self.profile.charset;
         let bodies = match msg {
-            Manscdp::CatalogQuery(q) => answers::catalog_bodies(
-                q.sn,
-                &self.id,
-                &self.channels,
-                self.profile.catalog_page,
-                cs,
-            ),
+            Manscdp::CatalogQuery(q) => self.catalog_answer(q.sn),
             Manscdp::DeviceInfoQuery(q) if self.owns(&q.device_id) => {
                 vec![answers::device_info_body(
                     q.sn,
@@ -949,6 +955,7 @@ impl Device {
             // Controls and notifications are acknowledged; acting on them comes later.
             _ => Vec::new(),
         };
+        let bodies = self.unless_muted(bodies);
         for body in bodies {
             self.send_message(now, TxKind::Report, body);
             self.event(Event::ReportSent);

@@ -346,7 +346,10 @@ impl Driver {
 
     async fn on_cmd(&mut self, i: usize, cmd: DeviceCmd) {
         let now = now();
-        self.slots[i].started = true;
+        // Test hooks set up a device before it powers on.
+        if !matches!(cmd, DeviceCmd::Catalog(_)) {
+            self.slots[i].started = true;
+        }
         let d = &mut self.devices[i];
         match cmd {
             DeviceCmd::Register => d.register(now),
@@ -358,6 +361,7 @@ impl Driver {
             }
             DeviceCmd::Keepalives(on) => d.set_keepalives(on, now),
             DeviceCmd::Password(p) => d.set_password(&p),
+            DeviceCmd::Catalog(c) => d.catalog_cmd(now, c),
             DeviceCmd::Hangup(channel) => d.hangup(now, channel),
         }
         self.flush(i).await;

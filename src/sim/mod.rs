@@ -44,6 +44,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use vigil_gb::{Charset, DeviceId};
 
+pub use device::{CatalogActivity, CatalogChange, CatalogStats};
 pub use device::{DeviceState, Event, InviteAnswer, SimTransport};
 pub use media::SimMedia;
 pub use plan::{IdPlan, PlanError};
@@ -201,6 +202,7 @@ pub(crate) enum DeviceCmd {
     Password(String),
     /// Hang up the live calls of this channel (all calls with `None`).
     Hangup(Option<DeviceId>),
+    Catalog(device::CatalogCmd),
 }
 
 /// Control and observation of a running simulation. Dropping it stops the simulation.
@@ -326,6 +328,37 @@ impl SimHandle {
     /// Device `i` uses `password` from its next REGISTER on.
     pub async fn set_password(&self, i: usize, password: &str) {
         self.send(i, DeviceCmd::Password(password.to_owned())).await
+    }
+
+    /// Device `i` changes its channels and tells the platform: a NOTIFY when the platform
+    /// holds a catalog subscription, else a `Notify/Catalog` MESSAGE.
+    pub async fn change_catalog(&self, i: usize, change: CatalogChange) {
+        let cmd = device::CatalogCmd::Change(change);
+        self.send(i, DeviceCmd::Catalog(cmd)).await
+    }
+
+    /// Device `i` changes its channels without telling the platform (a refresh finds out).
+    pub async fn change_catalog_quietly(&self, i: usize, change: CatalogChange) {
+        let cmd = device::CatalogCmd::Quiet(change);
+        self.send(i, DeviceCmd::Catalog(cmd)).await
+    }
+
+    /// Device `i` never sends these packets (0-based) of its next catalog answer.
+    pub async fn lose_catalog_packets(&self, i: usize, packets: &[usize]) {
+        let cmd = device::CatalogCmd::LoseNext(packets.to_vec());
+        self.send(i, DeviceCmd::Catalog(cmd)).await
+    }
+
+    /// Device `i` answers queries with 200 OK but sends no result (or does again).
+    pub async fn mute_queries(&self, i: usize, mute: bool) {
+        self.send(i, DeviceCmd::Catalog(device::CatalogCmd::Mute(mute)))
+            .await
+    }
+
+    /// Device `i` refuses catalog SUBSCRIBEs with `status` (`None`: accepts them again).
+    pub async fn refuse_catalog_subscribe(&self, i: usize, status: Option<u16>) {
+        let cmd = device::CatalogCmd::RefuseSubscribe(status);
+        self.send(i, DeviceCmd::Catalog(cmd)).await
     }
 
     /// Device `i` hangs up the live view of its channel `j` (BYE from the device side).

@@ -52,6 +52,8 @@ pub struct SimStatus {
     pub reports_failed: u64,
     /// Messages that could not be sent (socket errors, full TCP queues).
     pub send_errors: u64,
+    /// Catalog subscriptions and change notifications.
+    pub catalog: super::device::CatalogStats,
     pub devices: Vec<DeviceView>,
     /// Live view per channel that got an INVITE.
     pub channels: BTreeMap<DeviceId, ChannelView>,
@@ -163,6 +165,7 @@ impl SimStatus {
             }
             Event::ReportSent => self.reports_sent += 1,
             Event::ReportFailed { .. } => self.reports_failed += 1,
+            Event::Catalog(a) => self.catalog.apply(i, a),
             Event::InviteReceived { channel } => self.channel_mut(channel).invites += 1,
             Event::InviteAnswered { channel, status } => {
                 *self
