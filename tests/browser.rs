@@ -166,28 +166,37 @@ impl Control for DashboardControl<'_> {
                     .with_status(|s| s.queries.get(cmd).copied().unwrap_or(0))
                     .to_string()
             }
-            // Live sessions of a channel, as GET /api/v1/live lists them.
-            ("live_sessions", _) => {
-                let channel = args.first().copied().unwrap_or_default();
-                let Ok(r) = self
-                    .platform
-                    .http
-                    .get(self.platform.api("/api/v1/live"))
-                    .send()
-                    .await
+            // INVITEs and BYEs a simulated channel received.
+            ("invites" | "byes", _) => {
+                let Some(Ok(channel)) = args.first().map(|c| c.parse::<vigil_gb::DeviceId>())
                 else {
+                    return "error: channel ID".into();
+                };
+                self.sim
+                    .with_status(|s| {
+                        s.channels.get(&channel).map_or(0, |c| match command {
+                            "invites" => c.invites,
+                            _ => c.byes_received,
+                        })
+                    })
+                    .to_string()
+            }
+            // Live sessions of a channel as GET /api/v1/live lists them, and their viewers.
+            ("live_sessions" | "live_viewers", _) => {
+                let channel = args.first().copied().unwrap_or_default();
+                let url = self.platform.api("/api/v1/live");
+                let Ok(r) = self.platform.http.get(url).send().await else {
                     return "error".into();
                 };
                 let v: Value = r.json().await.unwrap_or(Value::Null);
-                let list = v["items"]
-                    .as_array()
-                    .or(v.as_array())
-                    .cloned()
-                    .unwrap_or_default();
-                list.iter()
-                    .filter(|s| s["channel_id"] == channel)
-                    .count()
-                    .to_string()
+                let list = v["items"].as_array().cloned().unwrap_or_default();
+                let sessions = list.iter().filter(|s| s["channel_id"] == channel);
+                if command == "live_sessions" {
+                    sessions.count().to_string()
+                } else {
+                    let viewers: u64 = sessions.filter_map(|s| s["viewers"].as_u64()).sum();
+                    viewers.to_string()
+                }
             }
             _ => format!("error: unknown command {command}"),
         }
@@ -201,7 +210,10 @@ async fn dashboard_shows_devices_and_turns_one_offline_without_reload() {
         return;
     }
     let db = TestDb::new(Backend::Sqlite).await;
-    let mut platform = Platform::start(common::config(&db)).await;
+    let mut config = common::config(&db);
+    // Closed tiles end their session soon after.
+    config.media.idle_timeout = Duration::from_secs(2);
+    let mut platform = Platform::start(config).await;
     let devices = 3;
     let sim = Simulator::start(common::sim_config(platform.sip(), devices))
         .await

@@ -143,14 +143,40 @@ async function liveView(page) {
   const joining = await playing(1);
   equal(await page.getAttribute(tile(1), 'data-session-id'), await page.getAttribute(tile(0), 'data-session-id'), 'both tiles on one session');
   equal(await ask(`live_sessions ${ch}`), '1', 'live sessions of the channel');
+  equal(await ask(`invites ${ch}`), '1', 'INVITEs the simulated channel got for two tiles');
   log(`click to first frame: cold ${cold} ms, joining ${joining} ms`);
   await page.waitForTimeout(2500); // the stats overlay fills in
   const stats = await page.textContent(`${tile(0)} .tile-stats`);
   check(/640×360/.test(stats) && /H\.264/.test(stats), `stats overlay: ${stats}`);
   await screenshot(page, 'dashboard-live.png');
 
-  // Closing both tiles closes their WebSockets; the server ends the unwatched session.
-  await page.click(`${tile(0)} .tile-close`);
+  // Closing a tile closes its WebSocket (the viewer count drops); with both closed the
+  // server ends the session it no longer needs (media.idle_timeout, 2 s in this test).
   await page.click(`${tile(1)} .tile-close`);
-  await until('the session to end once nobody watches', 30000, async () => (await ask(`live_sessions ${ch}`)) === '0', 500);
+  await until('one viewer left', 5000, async () => (await ask(`live_viewers ${ch}`)) === '1', 200);
+  await page.click(`${tile(0)} .tile-close`);
+  await until('no viewer left', 5000, async () => (await ask(`live_viewers ${ch}`)) === '0', 200);
+  await until('the session to end once nobody watches', 15000, async () => (await ask(`live_sessions ${ch}`)) === '0', 250);
+  equal(await ask(`byes ${ch}`), '1', 'BYEs the simulated channel got when the session ended');
+
+  // The Sessions view lists a running session; Stop ends it, and its tile says so.
+  const ch2 = channels[1];
+  await page.click(`#view-live [data-channel-id="${ch2}"] > .ch-play`);
+  const slot = await until('a tile for the second channel', 5000, () => page.$eval('#live-grid', (g) => {
+    const t = [...g.querySelectorAll('.tile')].find((el) => el.dataset.channelId && el.dataset.state === 'playing');
+    return t ? t.dataset.slot : null;
+  }));
+  await page.click('#tab-sessions');
+  const sessionRow = `#sessions-table tr[data-session-id]`;
+  await page.waitForSelector(sessionRow, { timeout: 5000 });
+  const cellsText = await page.textContent(sessionRow);
+  check(cellsText.includes(ch2) && /640×360/.test(cellsText) && /H\.264/.test(cellsText), `session row: ${cellsText}`);
+  if (process.env.VIGIL_SCREENSHOTS) await page.waitForTimeout(2500); // stats fill in
+  await screenshot(page, 'dashboard-sessions.png');
+  await page.click(`${sessionRow} button.danger`);
+  await until('the session row to go', 10000, async () => !(await page.$(sessionRow)));
+  equal(await ask(`live_sessions ${ch2}`), '0', 'sessions of the second channel after Stop');
+  await page.click('#tab-live');
+  const endMsg = await until('the tile to say the stream ended', 10000, () => page.$eval(tile(slot), (el) => el.dataset.state === 'ended' && el.querySelector('.tile-msg').textContent));
+  equal(endMsg, 'The live stream ended.', 'tile message after Stop');
 }

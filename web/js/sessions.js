@@ -24,7 +24,9 @@ export function sessionsView() {
 
   function channelLabel(s) {
     const id = pick(s, 'channel_id', 'channel.channel_id');
-    const name = pick(s, 'channel_name', 'name', 'channel.name');
+    const known = state.channels.get(pick(s, 'device_id', 'channel.device_id'));
+    const ch = known && known.items.find((c) => c.channel_id === id);
+    const name = pick(s, 'channel_name', 'name', 'channel.name') || (ch && ch.name);
     return name && name !== id ? `${name} (${id})` : id || '—';
   }
 
@@ -81,6 +83,11 @@ export function sessionsView() {
 
   onChange('sessions', render);
   onChange('devices', render);
+  onChange('channels', render);
+  // Stats change by the second: reload while this view is shown.
+  setInterval(() => {
+    if (!root.hidden && state.sessionsError !== 'missing') loadSessions();
+  }, 2000);
   render();
   return {
     root,
