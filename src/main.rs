@@ -8,6 +8,11 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use vigil::config::{Config, LogConfig};
+
+/// mimalloc returns memory to the OS after bursts (registration storms, GOP caches) that
+/// glibc malloc keeps, and is faster on the many small allocations of the SIP and media paths.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use vigil::sim::{SimConfig, SimTransport, Simulator};
 
 #[derive(Debug, Parser)]
