@@ -141,6 +141,8 @@ fn screenshots() -> Option<(&'static str, String)> {
 struct DashboardControl<'a> {
     sim: &'a SimHandle,
     platform: &'a Platform,
+    /// A camera streaming H.265, started when the script asks.
+    hevc: Option<SimHandle>,
 }
 
 impl Control for DashboardControl<'_> {
@@ -165,6 +167,20 @@ impl Control for DashboardControl<'_> {
                 self.sim
                     .with_status(|s| s.queries.get(cmd).copied().unwrap_or(0))
                     .to_string()
+            }
+            // One more camera, streaming H.265: answers "<device ID> <channel ID>".
+            ("start_h265", _) => {
+                let mut cfg = common::sim_config(self.platform.sip(), 1);
+                cfg.channels = 1;
+                cfg.first_serial = 901;
+                cfg.media.codec = VideoCodec::H265;
+                let sim = Simulator::start(cfg).await.expect("H.265 simulator starts");
+                sim.wait_registered(1, WAIT)
+                    .await
+                    .expect("H.265 camera registers");
+                let answer = format!("{} {}", sim.device_id(0), sim.channel_id(0, 0));
+                self.hevc = Some(sim);
+                answer
             }
             // INVITEs and BYEs a simulated channel received.
             ("invites" | "byes", _) => {
@@ -239,8 +255,12 @@ async fn dashboard_shows_devices_and_turns_one_offline_without_reload() {
     let mut control = DashboardControl {
         sim: &sim,
         platform: &platform,
+        hevc: None,
     };
     run_script("dashboard.mjs", &env, &mut control).await;
+    if let Some(hevc) = control.hevc.take() {
+        hevc.stop().await;
+    }
     sim.stop().await;
     platform.shutdown().await;
 }

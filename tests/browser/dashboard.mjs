@@ -179,4 +179,30 @@ async function liveView(page) {
   await page.click('#tab-live');
   const endMsg = await until('the tile to say the stream ended', 10000, () => page.$eval(tile(slot), (el) => el.dataset.state === 'ended' && el.querySelector('.tile-msg').textContent));
   equal(endMsg, 'The live stream ended.', 'tile message after Stop');
+
+  // A camera sending H.265, which Debian's Chromium cannot decode: the tile says so, and
+  // its WebSocket is closed, so the session ends.
+  const [hevcDevice, hevcChannel] = (await ask('start_h265')).split(' ');
+  const hevcPlay = `#view-live [data-channel-id="${hevcChannel}"] > .ch-play`;
+  await until('the H.265 camera in the channel list', 15000, async () => {
+    if (await page.$(hevcPlay)) return true;
+    const head = `#view-live .picker-device[data-device-id="${hevcDevice}"][aria-expanded="false"]`;
+    if (await page.$(head)) await page.click(head, { timeout: 1000 }).catch(() => {});
+    return false;
+  }, 250);
+  await page.click(hevcPlay);
+  const hevcTile = await until('the H.265 tile to finish starting', 20000, () => page.$eval('#live-grid', (g, id) => {
+    const t = [...g.querySelectorAll('.tile')].find((el) => el.dataset.channelId === id && el.dataset.state !== 'starting');
+    return t && { state: t.dataset.state, msg: t.querySelector('.tile-msg').textContent, codec: t.dataset.codec || null };
+  }, hevcChannel));
+  const hevcOk = await page.evaluate(() => MediaSource.isTypeSupported('video/mp4; codecs="hvc1.1.6.L93.B0"'));
+  if (hevcOk) {
+    log(`H.265: this Chromium decodes it (tile ${hevcTile.state})`);
+  } else {
+    equal(hevcTile.state, 'unsupported', `H.265 tile state (${hevcTile.msg})`);
+    check(/cannot play H\.265 \(hvc1\./.test(hevcTile.msg), `H.265 tile message: ${hevcTile.msg}`);
+    log(`H.265 tile: ${hevcTile.msg}`);
+    await screenshot(page, 'dashboard-live-h265.png');
+    await until('the H.265 session to lose its viewer', 5000, async () => (await ask(`live_viewers ${hevcChannel}`)) === '0', 200);
+  }
 }

@@ -105,7 +105,7 @@ export function liveView() {
           onUnsupported: (codec) => {
             el.dataset.state = 'unsupported';
             const what = codec ? `${codecLabel(codec)} (${codec})` : 'this codec';
-            this.end(`This browser cannot play ${what}.${/^h[ve]v1|^hev1/.test(codec || '') ? ' Use a browser with H.265 support, or the HLS/MP4 URL in a player such as VLC.' : ''}`, 'error');
+            this.end(`This browser cannot play ${what}.${/^(hvc1|hev1)/.test(codec || '') ? ' Use a browser with H.265 support, or the HLS/MP4 URL in a player such as VLC.' : ''}`, 'error');
           },
           onFirstFrame: () => {
             this.firstFrameMs = Math.round(performance.now() - this.startedAt);
@@ -235,8 +235,22 @@ export function liveView() {
 
   // --- channel picker ---
   const open = new Set();
+  let rendered = null;
+  // What the picker shows, so updates that change nothing do not rebuild it under the
+  // user's pointer.
+  function pickerSignature(f) {
+    const parts = [f, [...open].join()];
+    for (const d of state.devices.values()) {
+      const e = state.channels.get(d.device_id);
+      parts.push(d.device_id, d.name, d.online, e ? `${e.loading}|${e.error}|${e.items.map((c) => `${c.channel_id}:${c.name}:${c.online}:${c.removed_at}`).join()}` : '-');
+    }
+    return JSON.stringify(parts);
+  }
   function renderPicker() {
     const f = pickerFilter.value.trim().toLowerCase();
+    const sig = pickerSignature(f);
+    if (sig === rendered) return;
+    rendered = sig;
     const nodes = [];
     for (const d of state.devices.values()) {
       const entry = state.channels.get(d.device_id);
