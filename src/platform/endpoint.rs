@@ -403,7 +403,12 @@ impl Task {
                     resp,
                 });
             }
-            TxEvent::Ack { .. } | TxEvent::Terminated { .. } => {}
+            TxEvent::Ack { .. } => {}
+            // An INVITE's entry stays for its 2xx retransmissions until its transaction
+            // ends (Timer M); without this every live session would leave one behind.
+            TxEvent::Terminated { key } => {
+                self.pending.remove(&key);
+            }
             TxEvent::Response { key, response } => {
                 if !response.status.is_final() {
                     return;
