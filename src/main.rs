@@ -111,11 +111,41 @@ struct SimArgs {
     /// How often to print the status line.
     #[arg(long, default_value = "5", value_parser = parse_duration)]
     status_every: Duration,
+    /// Live view: codec of the shipped clip the channels stream (h264 or h265).
+    #[arg(long, default_value = "h264", value_parser = parse_codec)]
+    codec: vigil_media::VideoCodec,
+    /// Live view: frames per second the clip is sent at (25 is its own rate; 10 gives
+    /// ~0.8 Mbit/s at ~70 RTP packets/s).
+    #[arg(long, default_value_t = 25)]
+    fps: u32,
+    /// Live view: an Annex-B file (of --codec) to stream instead of the shipped clip.
+    #[arg(long)]
+    clip: Option<PathBuf>,
+    /// Live view: RTP packets dropped at random, in percent.
+    #[arg(long, default_value_t = 0.0)]
+    loss: f64,
+    /// Live view: send RTP with another SSRC than the INVITE offered.
+    #[arg(long)]
+    ssrc_mismatch: bool,
+    /// Live view: raw H.264 over RTP (PT 98) instead of PS.
+    #[arg(long)]
+    raw_h264: bool,
+    /// Live view: refuse every INVITE with this SIP status.
+    #[arg(long)]
+    refuse_invite: Option<u16>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     vigil::config::secs::parse_duration(s)
         .ok_or_else(|| format!("invalid duration {s:?}: seconds or e.g. 500ms, 30s, 5m"))
+}
+
+fn parse_codec(s: &str) -> Result<vigil_media::VideoCodec, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "h264" | "avc" => Ok(vigil_media::VideoCodec::H264),
+        "h265" | "hevc" => Ok(vigil_media::VideoCodec::H265),
+        _ => Err(format!("unknown codec {s:?} (h264 or h265)")),
+    }
 }
 
 fn parse_charset(s: &str) -> Result<vigil_gb::Charset, String> {
@@ -264,6 +294,26 @@ async fn sim(args: SimArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| args.server_id.chars().take(10).collect());
     let devices = args.devices;
+    let clip = match &args.clip {
+        Some(path) => Some(
+            std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("--clip {}: {e}", path.display()))?
+                .into(),
+        ),
+        None => None,
+    };
+    let media = vigil::sim::SimMedia {
+        invite: match args.refuse_invite {
+            Some(status) => vigil::sim::InviteAnswer::Refuse(status),
+            None => vigil::sim::InviteAnswer::Stream,
+        },
+        codec: args.codec,
+        fps: args.fps,
+        loss_percent: args.loss,
+        ssrc_mismatch: args.ssrc_mismatch,
+        raw_h264: args.raw_h264,
+        clip,
+    };
     let sim = Simulator::start(SimConfig {
         server,
         server_id: args.server_id,
@@ -282,6 +332,7 @@ async fn sim(args: SimArgs) -> anyhow::Result<()> {
         catalog_page: args.catalog_page,
         charset: args.charset,
         retry_interval: args.retry,
+        media,
         ..SimConfig::default()
     })
     .await?;
