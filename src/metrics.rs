@@ -167,11 +167,73 @@ impl<const N: usize> SessionTotals<N> {
     }
 }
 
+/// Histograms keyed by one label value (from a small, bounded set), with fixed buckets.
+#[derive(Debug)]
+pub struct HistogramVec {
+    label: &'static str,
+    /// Upper bounds of the buckets, ascending; `+Inf` is implied.
+    bounds: &'static [f64],
+    values: Mutex<BTreeMap<Label, Histogram>>,
+}
+
+#[derive(Debug, Clone)]
+struct Histogram {
+    /// Observations per bucket (not cumulative); the last is above every bound.
+    buckets: Vec<u64>,
+    sum: f64,
+}
+
+impl HistogramVec {
+    pub fn new(label: &'static str, bounds: &'static [f64]) -> Self {
+        HistogramVec {
+            label,
+            bounds,
+            values: Mutex::default(),
+        }
+    }
+
+    pub fn observe(&self, label: Label, v: f64) {
+        let i = self.bounds.partition_point(|b| *b < v);
+        let mut values = self.values.lock().expect("histogram");
+        let h = values.entry(label).or_insert_with(|| Histogram {
+            buckets: vec![0; self.bounds.len() + 1],
+            sum: 0.0,
+        });
+        h.buckets[i] += 1;
+        h.sum += v;
+    }
+
+    /// Renders `<name>_bucket` (cumulative, with `le`), `<name>_sum` and `<name>_count`.
+    pub fn render(&self, out: &mut Exposition, name: &str, help: &str) {
+        out.family(name, Kind::Histogram, help);
+        let values = self.values.lock().expect("histogram").clone();
+        let (bucket, sum, count) = (
+            format!("{name}_bucket"),
+            format!("{name}_sum"),
+            format!("{name}_count"),
+        );
+        for (label, h) in &values {
+            let mut cumulative = 0;
+            for (i, n) in h.buckets.iter().enumerate() {
+                cumulative += n;
+                let le = match self.bounds.get(i) {
+                    Some(b) => Value::Float(*b).to_string(),
+                    None => "+Inf".to_owned(),
+                };
+                out.sample(&bucket, &[(self.label, label), ("le", &le)], cumulative);
+            }
+            out.sample(&sum, &[(self.label, label)], h.sum);
+            out.sample(&count, &[(self.label, label)], cumulative);
+        }
+    }
+}
+
 /// Metric family types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Counter,
     Gauge,
+    Histogram,
 }
 
 /// The text being rendered.
@@ -190,6 +252,7 @@ impl Exposition {
         let kind = match kind {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
         };
         let help = help.replace('\\', "\\\\").replace('\n', "\\n");
         let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -282,6 +345,8 @@ pub struct HttpMetrics {
     /// By method, route pattern (`/api/v1/devices/{device_id}`; `unmatched` for none) and
     /// status.
     pub requests: CounterVec<3>,
+    /// Seconds until the response head, by route pattern.
+    pub duration: HistogramVec,
     pub request_bytes: Counter,
     pub response_bytes: Counter,
 }
@@ -290,6 +355,7 @@ impl Default for HttpMetrics {
     fn default() -> Self {
         HttpMetrics {
             requests: CounterVec::new(["method", "route", "status"]),
+            duration: HistogramVec::new("route", HTTP_SECONDS),
             request_bytes: Counter::default(),
             response_bytes: Counter::default(),
         }
@@ -302,6 +368,11 @@ impl HttpMetrics {
             out,
             "vigil_http_requests_total",
             "HTTP requests by method, route pattern and status.",
+        );
+        self.duration.render(
+            out,
+            "vigil_http_request_duration_seconds",
+            "Time to the response head by route pattern (live streams: until they start).",
         );
         out.single(
             "vigil_http_request_bytes_total",
@@ -317,6 +388,11 @@ impl HttpMetrics {
         );
     }
 }
+
+/// Buckets of HTTP request durations, seconds.
+const HTTP_SECONDS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
 
 /// The label for an HTTP method (unknown ones fold into `OTHER`).
 pub fn http_method_label(m: &axum::http::Method) -> Label {
@@ -522,6 +598,25 @@ mod tests {
                 .requests
                 .get(["GET", "/api/v1/devices/{device_id}", "200"]),
             1
+        );
+    }
+
+    #[test]
+    fn histograms_render_cumulative_buckets_sum_and_count() {
+        let h = HistogramVec::new("route", &[0.1, 1.0]);
+        for v in [0.05, 0.1, 0.5, 3.0] {
+            h.observe(Label::Borrowed("/x"), v);
+        }
+        let mut out = Exposition::new();
+        h.render(&mut out, "d_seconds", "D.");
+        assert_eq!(
+            out.finish(),
+            "# HELP d_seconds D.\n# TYPE d_seconds histogram\n\
+             d_seconds_bucket{route=\"/x\",le=\"0.1\"} 2\n\
+             d_seconds_bucket{route=\"/x\",le=\"1\"} 3\n\
+             d_seconds_bucket{route=\"/x\",le=\"+Inf\"} 4\n\
+             d_seconds_sum{route=\"/x\"} 3.65\n\
+             d_seconds_count{route=\"/x\"} 4\n"
         );
     }
 

@@ -113,6 +113,22 @@ async fn http_requests_are_counted_by_route_pattern_and_status() {
     assert_eq!(requests("unmatched", "404"), Some(1.0));
     assert_eq!(requests("/api/v1/health", "200"), Some(1.0));
     assert_eq!(requests("/metrics", "200"), None, "counted once answered");
+    let health = [("route", "/api/v1/health")];
+    assert_eq!(m.types["vigil_http_request_duration_seconds"], "histogram");
+    assert_eq!(
+        m.value("vigil_http_request_duration_seconds_count", &health),
+        Some(1.0)
+    );
+    let le_inf = [("route", "/api/v1/health"), ("le", "+Inf")];
+    assert_eq!(
+        m.value("vigil_http_request_duration_seconds_bucket", &le_inf),
+        Some(1.0)
+    );
+    assert!(
+        m.value("vigil_http_request_duration_seconds_sum", &health)
+            .unwrap()
+            < 5.0
+    );
     assert!(m.value("vigil_http_response_bytes_total", &[]).unwrap() >= body.len() as f64);
 
     let again = scrape(&p).await;

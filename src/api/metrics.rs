@@ -142,7 +142,11 @@ pub async fn count(State(m): State<Arc<Metrics>>, req: Request, next: Next) -> R
             Label::Owned(p.as_str().to_owned())
         });
     let req = req.map(|b| counted(b, &m, |m| &m.http.request_bytes));
+    let started = std::time::Instant::now();
     let resp = next.run(req).await;
+    m.http
+        .duration
+        .observe(route.clone(), started.elapsed().as_secs_f64());
     let status = Label::Owned(resp.status().as_u16().to_string());
     m.http.requests.inc([method, route, status]);
     resp.map(|b| counted(b, &m, |m| &m.http.response_bytes))
