@@ -47,7 +47,7 @@ enum Command {
         channels: usize,
     },
     /// Simulate GB28181 devices (cameras, NVRs) against a platform until Ctrl-C.
-    Sim(SimArgs),
+    Sim(Box<SimArgs>),
 }
 
 #[derive(Debug, clap::Args)]
@@ -222,7 +222,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Sim(args) => {
             init_logging(&LogConfig::default());
-            sim(args).await?;
+            sim(*args).await?;
         }
     }
     Ok(())
