@@ -10,6 +10,9 @@ const base = process.env.VIGIL_URL;
 
 await run('live player (MSE over WebSocket)', async ({ page }) => {
   await page.goto(base + '/');
+  // This server has no REST API: the dashboard falls back to polling and says so.
+  await page.waitForSelector('#conn[data-mode="polling"]', { timeout: 5000 });
+  await page.waitForSelector('#view-devices .notice:not([hidden])', { timeout: 5000 });
   await page.evaluate(async () => {
     const { LivePlayer } = await import('/ui/js/player.js');
     window.players = {};

@@ -27,7 +27,7 @@ export function liveView() {
     title: `${n} tile${n > 1 ? 's' : ''}`,
     onclick: () => setLayout(n),
   }, `${n === 1 ? '1' : `${Math.sqrt(n)}×${Math.sqrt(n)}`}`));
-  const stopAll = h('button', { type: 'button', class: 'small', onclick: () => tiles.forEach((t) => t.stop()) }, 'Close all');
+  const stopAll = h('button', { type: 'button', class: 'small', onclick: () => { tiles.forEach((t) => t.stop()); select(0); } }, 'Close all');
   const pickerFilter = h('input', { type: 'search', placeholder: 'Filter channels', 'aria-label': 'Filter channels', autocomplete: 'off' });
   const picker = h('div', { class: 'picker-list' });
   const notice = h('div', { class: 'notice', hidden: true, role: 'alert' });
