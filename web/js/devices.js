@@ -7,6 +7,9 @@ import { ago, dateTime, h, setText, toast } from './dom.js';
 import { buildTree, renderTree } from './channels.js';
 import { catalogBusy, loadChannels, loadDevice, onChange, state } from './state.js';
 
+// Rows rendered at most; the rest are reached by searching.
+const MAX_ROWS = 500;
+
 const COLUMNS = ['State', 'Name', 'Device ID', 'Manufacturer / model', 'Last seen', 'Address', 'Transport', 'Channels', 'Catalog'];
 
 export function devicesView({ onPlay }) {
@@ -124,8 +127,7 @@ export function devicesView({ onPlay }) {
     cells.catalogText.className = `catalog-text cs-${cs}`;
     cells.refresh.disabled = running || !online;
     cells.refresh.setAttribute('aria-label', `Refresh the catalog of ${d.name || d.device_id}`);
-    tr.hidden = !visible(d);
-    row.detail.hidden = tr.hidden || !expanded.has(d.device_id);
+    row.detail.hidden = !expanded.has(d.device_id);
   }
 
   function renderDetail(id) {
@@ -202,13 +204,18 @@ export function devicesView({ onPlay }) {
     const seen = new Set();
     let prev = null;
     let shown = 0;
+    let matched = 0;
     let online = 0;
     for (const d of state.devices.values()) {
+      if (d.online) online++;
+      if (!visible(d)) continue;
+      matched++;
+      // Thousands of rows make the page slow to use: show the first ones, search for more.
+      if (shown >= MAX_ROWS) continue;
+      shown++;
       seen.add(d.device_id);
       const row = rows.get(d.device_id) || makeRow(d);
       updateRow(row, d);
-      if (!row.tr.hidden) shown++;
-      if (d.online) online++;
       // Keep the server's order; move rows only when it changed.
       const want = prev ? prev.nextSibling : tbody.firstChild;
       if (want !== row.tr) tbody.insertBefore(row.tr, want);
@@ -220,11 +227,14 @@ export function devicesView({ onPlay }) {
         row.tr.remove();
         row.detail.remove();
         rows.delete(id);
-        expanded.delete(id);
+        if (!state.devices.has(id)) expanded.delete(id);
       }
     }
     const total = state.devices.size;
-    setText(summary, `${total} device${total === 1 ? '' : 's'}, ${online} online${shown !== total ? `; ${shown} shown` : ''}`);
+    let text = `${total} device${total === 1 ? '' : 's'}, ${online} online`;
+    if (matched !== total) text += `; ${matched} match`;
+    if (shown < matched) text += `; showing the first ${shown}, search to narrow`;
+    setText(summary, text);
     empty.hidden = !state.devicesLoaded || shown > 0 || (state.devicesError && !total);
     setText(empty, total ? 'No device matches.' : 'No devices yet. Point a camera at this server, or run `vigil demo`.');
   }

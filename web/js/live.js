@@ -3,7 +3,7 @@
 // tile with a stats overlay. Closing a tile closes its WebSocket; the server stops a session
 // when nobody watches.
 
-import { api, missing, wsUrl } from './api.js';
+import { api, items, missing, wsUrl } from './api.js';
 import { bitrate, h, pick, setText, toast } from './dom.js';
 import { buildTree, channelName, renderTree } from './channels.js';
 import { LivePlayer, codecLabel } from './player.js';
@@ -11,6 +11,10 @@ import { loadChannels, loadSessions, onChange, state } from './state.js';
 
 const LAYOUTS = [1, 4, 9, 16];
 const STATS_MS = 2000;
+// Devices listed in the channel picker at most; the filter reaches the others.
+const MAX_PICKER_DEVICES = 300;
+// Up to this many devices, the picker filter loads every device's channels to search them.
+const SEARCH_LOCAL_DEVICES = 50;
 
 export function liveView() {
   let layout = Number(localStorage.getItem('vigil.layout')) || 4;
@@ -248,16 +252,28 @@ export function liveView() {
   }
   function renderPicker() {
     const f = pickerFilter.value.trim().toLowerCase();
+    if (search && f && search.q.toLowerCase() === f) {
+      if (rendered !== search) renderSearch();
+      rendered = search;
+      return;
+    }
     const sig = pickerSignature(f);
     if (sig === rendered) return;
     rendered = sig;
     const nodes = [];
+    let listed = 0;
+    let more = 0;
     for (const d of state.devices.values()) {
       const entry = state.channels.get(d.device_id);
       const isOpen = open.has(d.device_id) || !!f;
       const devMatch = !f || (d.name || '').toLowerCase().includes(f) || d.device_id.includes(f);
       const chMatch = entry && entry.items.some((c) => channelName(c).toLowerCase().includes(f) || c.channel_id.includes(f));
       if (f && !devMatch && !chMatch) continue;
+      if (listed >= MAX_PICKER_DEVICES) {
+        more++;
+        continue;
+      }
+      listed++;
       const head = h('button', {
         type: 'button',
         class: `picker-device ${d.online ? '' : 'offline'}`,
@@ -281,6 +297,7 @@ export function liveView() {
       }
       nodes.push(box);
     }
+    if (more) nodes.push(h('p', { class: 'muted small-text' }, `${more} more device${more === 1 ? '' : 's'}: filter to find them.`));
     if (!nodes.length) nodes.push(h('p', { class: 'muted small-text' }, state.devices.size ? 'No match.' : 'No devices.'));
     // Keep keyboard focus on the same control across re-renders.
     const focused = document.activeElement && picker.contains(document.activeElement) ? focusKey(document.activeElement) : null;
@@ -298,11 +315,49 @@ export function liveView() {
     return null;
   }
 
+  // Filtering by channel name: a few devices' channel lists are loaded whole; with many
+  // devices the server searches (GET /api/v1/channels?q=) and the matches are shown flat.
+  let searchTimer = null;
+  let search = null; // {q, items, total} of the last server search
   pickerFilter.addEventListener('input', () => {
-    // Searching needs the channels of every device.
-    for (const d of state.devices.values()) if (!state.channels.has(d.device_id)) loadChannels(d.device_id);
-    renderPicker();
+    const q = pickerFilter.value.trim();
+    clearTimeout(searchTimer);
+    if (state.devices.size <= SEARCH_LOCAL_DEVICES || !q) {
+      search = null;
+      if (q) for (const d of state.devices.values()) if (!state.channels.has(d.device_id)) loadChannels(d.device_id);
+      renderPicker();
+      return;
+    }
+    searchTimer = setTimeout(async () => {
+      try {
+        const data = await api(`/api/v1/channels?q=${encodeURIComponent(q)}&per_page=100`);
+        search = { q, items: items(data), total: Number(data && data.total) || 0 };
+      } catch (e) {
+        search = { q, items: [], total: 0, error: missing(e) ? 'Channel search is not available on this server yet.' : e.message };
+      }
+      rendered = null;
+      renderPicker();
+    }, 250);
   });
+
+  function renderSearch() {
+    const nodes = [];
+    if (search.error) nodes.push(h('p', { class: 'notice inline' }, search.error));
+    else if (!search.items.length) nodes.push(h('p', { class: 'muted small-text' }, 'No channel matches.'));
+    for (const c of search.items) {
+      const d = state.devices.get(c.device_id) || { device_id: c.device_id, online: true };
+      const online = c.online !== false && d.online && !c.removed_at;
+      nodes.push(h('div', { class: `ch ${online ? '' : 'offline'}`, dataset: { channelId: c.channel_id } },
+        h('button', { type: 'button', class: 'ch-play', 'aria-label': `Play ${channelName(c)}`, onclick: () => play(c, d) },
+          h('span', { class: 'play-icon', 'aria-hidden': 'true' }, '▶'),
+          h('span', { class: 'ch-label' },
+            h('span', { class: `dot ${online ? 'on' : 'off'}`, 'aria-hidden': 'true' }),
+            h('span', { class: 'ch-name', lang: 'zh' }, channelName(c)),
+            h('span', { class: 'ch-id muted', lang: 'zh' }, d.name || c.device_id)))));
+    }
+    if (search.total > search.items.length) nodes.push(h('p', { class: 'muted small-text' }, `${search.total - search.items.length} more: type more of the name.`));
+    picker.replaceChildren(...nodes);
+  }
   // Open the first online device so there is something to click.
   let autoOpened = false;
   function autoOpen() {
