@@ -85,6 +85,20 @@ impl Ctx {
         None
     }
 
+    /// Waits until the device's row is stored: `DeviceOnline` is published while its
+    /// REGISTER is still on the way to the store, and progress, device info and channels
+    /// are all written to (or against) that row.
+    async fn wait_for_row(&self, id: &DeviceId) {
+        for _ in 0..100 {
+            let _ = self.writer.flush().await;
+            if let Ok(Some(_)) = self.store.get_device(id.as_str()).await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tracing::warn!(device_id = %id, "device row not stored after 5 s; syncing anyway");
+    }
+
     async fn progress(&self, id: &DeviceId, state: CatalogState, received: u64, total: u64) {
         let now = unix_ms();
         let written = self
@@ -174,9 +188,7 @@ pub(super) async fn sync(
     internal: mpsc::UnboundedSender<Internal>,
 ) {
     let id = job.device_id;
-    // The device's row may still be in the registry's write queue (a REGISTER answered a
-    // moment ago): progress and channels need it.
-    let _ = ctx.writer.flush().await;
+    ctx.wait_for_row(&id).await;
     ctx.progress(&id, CatalogState::Running, 0, 0).await;
     let query = async {
         let route = ctx.registry.route(id).await.ok_or(QueryError::Offline)?;
