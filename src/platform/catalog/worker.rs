@@ -24,6 +24,8 @@ use crate::store::writer::StoreWriter;
 use crate::store::{Store, StoreError};
 
 const MANSCDP: &str = "Application/MANSCDP+xml";
+/// Least time between two progress writes of one sync.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 /// Attempts of one store write (SQLite answers "database is locked" under write bursts).
 const STORE_ATTEMPTS: u32 = 5;
 
@@ -211,46 +213,28 @@ pub(super) async fn sync(
     };
     tokio::pin!(query);
     let mut query_done = false;
-    let mut next: Option<SyncCmd> = None;
+    // Progress is written at most every PROGRESS_EVERY: a 2,000-channel catalog in
+    // one-item packets is 2,000 packets, not 2,000 writes.
+    let mut pending: Option<(u64, u64)> = None;
+    let mut write_at = tokio::time::Instant::now();
     let end = loop {
-        let cmd = match next.take() {
-            Some(c) => c,
-            None => tokio::select! {
-                r = &mut query, if !query_done => {
-                    query_done = true;
-                    let _ = internal.send(Internal::QueryDone { device_id: id, generation: job.generation, result: r });
-                    continue;
-                }
-                c = rx.recv() => match c {
-                    Some(c) => c,
-                    None => return, // the owner stopped
-                },
+        let due = pending.map(|_| write_at);
+        tokio::select! {
+            r = &mut query, if !query_done => {
+                query_done = true;
+                let _ = internal.send(Internal::QueryDone { device_id: id, generation: job.generation, result: r });
+            }
+            c = rx.recv() => match c {
+                Some(SyncCmd::Progress { received, total }) => pending = Some((received, total)),
+                Some(end) => break end,
+                None => return, // the owner stopped
             },
-        };
-        match cmd {
-            SyncCmd::Progress {
-                mut received,
-                mut total,
-            } => {
-                // Only the newest progress is worth a write.
-                while let Ok(c) = rx.try_recv() {
-                    match c {
-                        SyncCmd::Progress {
-                            received: r,
-                            total: t,
-                        } => (received, total) = (r, t),
-                        other => {
-                            next = Some(other);
-                            break;
-                        }
-                    }
-                }
-                if next.is_none() {
-                    ctx.progress(&id, CatalogState::Running, received, total)
-                        .await;
+            _ = sleep_until_opt(due) => {
+                if let Some((received, total)) = pending.take() {
+                    ctx.progress(&id, CatalogState::Running, received, total).await;
+                    write_at = tokio::time::Instant::now() + PROGRESS_EVERY;
                 }
             }
-            end => break end,
         }
     };
     let state = match end {
@@ -496,4 +480,11 @@ fn subscribe_request(
     let q = Manscdp::CatalogQuery(BasicQuery { sn, device_id: id });
     req.set_body(MANSCDP, q.to_body(charset));
     req
+}
+
+async fn sleep_until_opt(t: Option<tokio::time::Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
 }
