@@ -1,22 +1,38 @@
-//! Per-device catalog routes: a device's channels, catalog refresh (answered at once; the
-//! progress shows on the device row as `catalog_state`, `catalog_received`,
-//! `catalog_total`) and a live DeviceStatus query.
+//! Device routes: the devices resource (list with filters, order and pages; provision,
+//! change, remove) and per-device catalog routes: a device's channels, catalog refresh
+//! (answered at once; the progress shows on the device row as `catalog_state`,
+//! `catalog_received`, `catalog_total`) and a live DeviceStatus query.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::http::header::LOCATION;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use vigil_gb::DeviceId;
 
 use super::channels::{ListParams, list};
+use super::json::{ApiJson, nullable};
 use super::{ApiError, ApiState};
 use crate::platform::catalog::QueryError;
-use crate::store::DeviceRecord;
+use crate::store::{DevicePatch, DeviceQuery, DeviceRecord, DeviceSort, NewDevice, StoredPassword};
+
+/// Default and largest page sizes (as for channels).
+const PER_PAGE: u32 = 100;
+const MAX_PER_PAGE: u32 = 1000;
+/// Longest name and password accepted (characters).
+const MAX_NAME: usize = 128;
+const MAX_PASSWORD: usize = 64;
 
 pub fn routes() -> Router<ApiState> {
     Router::new()
+        .route("/api/v1/devices", get(list_devices).post(create))
+        .route(
+            "/api/v1/devices/{device_id}",
+            get(get_device).patch(update).delete(remove),
+        )
         .route("/api/v1/devices/{device_id}/channels", get(channels))
         .route("/api/v1/devices/{device_id}/catalog/refresh", post(refresh))
         .route("/api/v1/devices/{device_id}/status", get(status))
@@ -43,6 +59,238 @@ async fn online_device(s: &ApiState, id: &DeviceId) -> Result<(), ApiError> {
         return Err(ApiError::Conflict(format!("device {id} is offline")));
     }
     Ok(())
+}
+
+/// `?q=&online=&sort=&page=&per_page=`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DeviceListParams {
+    /// Substring of the name or the device ID.
+    q: Option<String>,
+    online: Option<bool>,
+    /// `device_id`, `name` or `last_seen`; a leading `-` sorts descending.
+    sort: Option<String>,
+    page: Option<u32>,
+    per_page: Option<u32>,
+}
+
+/// How a device should reach us, as given when provisioning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl Transport {
+    fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        }
+    }
+}
+
+/// A device password from a request body; never printed.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub(super) struct Secret(String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// `POST /api/v1/devices`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CreateDevice {
+    device_id: String,
+    name: Option<String>,
+    /// Digest password for this device; without it the server's `sip.password` applies.
+    password: Option<Secret>,
+    transport: Option<Transport>,
+}
+
+/// `PATCH /api/v1/devices/{device_id}`: absent fields stay, `null` clears.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UpdateDevice {
+    #[serde(default, deserialize_with = "nullable")]
+    name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    password: Option<Option<Secret>>,
+    #[serde(default, deserialize_with = "nullable")]
+    transport: Option<Option<Transport>>,
+}
+
+fn check_name(name: Option<&String>) -> Result<(), ApiError> {
+    match name {
+        Some(n) if n.chars().count() > MAX_NAME => Err(ApiError::BadRequest(format!(
+            "name: at most {MAX_NAME} characters"
+        ))),
+        Some(n) if n.chars().any(char::is_control) => {
+            Err(ApiError::BadRequest("name: no control characters".into()))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_password(p: Option<&Secret>) -> Result<Option<StoredPassword>, ApiError> {
+    match p {
+        None => Ok(None),
+        Some(Secret(p)) if p.is_empty() || p.chars().count() > MAX_PASSWORD => Err(
+            ApiError::BadRequest(format!("password: 1 to {MAX_PASSWORD} characters")),
+        ),
+        Some(Secret(p)) if p.chars().any(char::is_control) => Err(ApiError::BadRequest(
+            "password: no control characters".into(),
+        )),
+        Some(Secret(p)) => Ok(Some(StoredPassword(p.clone()))),
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+async fn list_devices(
+    State(s): State<ApiState>,
+    params: Result<Query<DeviceListParams>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(p) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let page = p.page.unwrap_or(1);
+    if page == 0 {
+        return Err(ApiError::BadRequest("page: starts at 1".into()));
+    }
+    let per_page = p.per_page.unwrap_or(PER_PAGE);
+    if !(1..=MAX_PER_PAGE).contains(&per_page) {
+        return Err(ApiError::BadRequest(format!(
+            "per_page: between 1 and {MAX_PER_PAGE}"
+        )));
+    }
+    let sort = p.sort.as_deref().unwrap_or("device_id");
+    let (descending, key) = match sort.strip_prefix('-') {
+        Some(k) => (true, k),
+        None => (false, sort),
+    };
+    let sort = match key {
+        "device_id" => DeviceSort::DeviceId,
+        "name" => DeviceSort::Name,
+        "last_seen" => DeviceSort::LastSeen,
+        _ => {
+            return Err(ApiError::BadRequest(format!(
+                "sort: {sort:?} is not one of device_id, name, last_seen (with - for descending)"
+            )));
+        }
+    };
+    let q = DeviceQuery {
+        q: p.q.filter(|q| !q.is_empty()),
+        online: p.online,
+        sort,
+        descending,
+        page,
+        per_page,
+    };
+    let (items, total) = s.store.list_devices_page(&q).await?;
+    Ok(Json(json!({
+        "items": items,
+        "total": total,
+        "page": page,
+        "per_page": per_page,
+    })))
+}
+
+async fn get_device(
+    State(s): State<ApiState>,
+    Path(device_id): Path<String>,
+) -> Result<Json<DeviceRecord>, ApiError> {
+    let id = parse_id("device_id", &device_id)?;
+    device(&s, &id).await.map(Json)
+}
+
+async fn create(
+    State(s): State<ApiState>,
+    ApiJson(body): ApiJson<CreateDevice>,
+) -> Result<
+    (
+        StatusCode,
+        [(axum::http::HeaderName, String); 1],
+        Json<DeviceRecord>,
+    ),
+    ApiError,
+> {
+    let id = parse_id("device_id", &body.device_id)?;
+    check_name(body.name.as_ref())?;
+    let password = check_password(body.password.as_ref())?;
+    let new = NewDevice {
+        device_id: id.to_string(),
+        name: body.name.filter(|n| !n.is_empty()),
+        password,
+        transport: body.transport.map(|t| t.as_str().to_owned()),
+    };
+    let row = s
+        .store
+        .insert_device(&new, now_ms())
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::Conflict(_) => {
+                ApiError::Conflict(format!("device_id: device {id} already exists"))
+            }
+            other => other.into(),
+        })?;
+    // The registry takes the password (and knows the device) from now on.
+    s.registry.reload(id).await;
+    tracing::info!(device_id = %id, "device provisioned through the API");
+    Ok((
+        StatusCode::CREATED,
+        [(LOCATION, format!("/api/v1/devices/{id}"))],
+        Json(row),
+    ))
+}
+
+async fn update(
+    State(s): State<ApiState>,
+    Path(device_id): Path<String>,
+    ApiJson(body): ApiJson<UpdateDevice>,
+) -> Result<Json<DeviceRecord>, ApiError> {
+    let id = parse_id("device_id", &device_id)?;
+    if let Some(name) = &body.name {
+        check_name(name.as_ref())?;
+    }
+    let password = match &body.password {
+        Some(p) => Some(check_password(p.as_ref())?),
+        None => None,
+    };
+    let patch = DevicePatch {
+        name: body.name.map(|n| n.filter(|n| !n.is_empty())),
+        password,
+        transport: body.transport.map(|t| t.map(|t| t.as_str().to_owned())),
+    };
+    let row = s
+        .store
+        .update_device(id.as_str(), &patch, now_ms())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("device {id} not found")))?;
+    s.registry.reload(id).await;
+    Ok(Json(row))
+}
+
+/// Removes the device and (by the foreign key) its channels; the registry forgets its
+/// registration, so it goes offline and must register again (as an unknown device).
+async fn remove(
+    State(s): State<ApiState>,
+    Path(device_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id("device_id", &device_id)?;
+    if !s.store.delete_device(id.as_str()).await? {
+        return Err(ApiError::NotFound(format!("device {id} not found")));
+    }
+    s.registry.reload(id).await;
+    tracing::info!(device_id = %id, "device removed through the API");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn channels(

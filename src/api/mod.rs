@@ -5,6 +5,7 @@ pub mod channels;
 pub mod devices;
 pub mod error;
 pub mod events;
+pub mod json;
 pub mod layers;
 pub mod live;
 pub mod metrics;
@@ -13,12 +14,12 @@ pub mod web;
 
 use std::time::Instant;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use crate::store::{DeviceRecord, Store};
+use crate::store::Store;
 pub use error::ApiError;
 
 /// What handlers share.
@@ -41,8 +42,6 @@ pub fn router(state: ApiState) -> Router {
     let (http, metrics) = (state.config.http.clone(), state.metrics.clone());
     let app = Router::new()
         .route("/api/v1/health", get(health))
-        .route("/api/v1/devices", get(list_devices))
-        .route("/api/v1/devices/{device_id}", get(get_device))
         .merge(sessions::routes())
         .merge(live::routes(state.live.clone()))
         .merge(devices::routes())
@@ -70,24 +69,4 @@ async fn health(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
         "database": s.store.backend_name(),
         "uptime_s": s.started.elapsed().as_secs(),
     })))
-}
-
-async fn list_devices(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
-    let devices = s.store.list_devices().await?;
-    let total = devices.len();
-    Ok(Json(json!({ "items": devices, "total": total })))
-}
-
-async fn get_device(
-    State(s): State<ApiState>,
-    Path(device_id): Path<String>,
-) -> Result<Json<DeviceRecord>, ApiError> {
-    device_id
-        .parse::<vigil_gb::DeviceId>()
-        .map_err(|e| ApiError::BadRequest(format!("device_id: {e}")))?;
-    s.store
-        .get_device(&device_id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("device {device_id} not found")))
 }

@@ -126,6 +126,36 @@ pub struct DevicePatch {
     pub transport: Option<Option<String>>,
 }
 
+/// Order of a device list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DeviceSort {
+    #[default]
+    DeviceId,
+    Name,
+    LastSeen,
+}
+
+/// Filters, order and paging for device lists.
+#[derive(Debug, Clone)]
+pub struct DeviceQuery {
+    /// Substring of the name or the device ID.
+    pub q: Option<String>,
+    pub online: Option<bool>,
+    pub sort: DeviceSort,
+    pub descending: bool,
+    pub page: u32,
+    pub per_page: u32,
+}
+
+/// A LIKE pattern matching `s` anywhere, with `\` as the escape character.
+pub(crate) fn like_pattern(s: &str) -> String {
+    let escaped = s
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
 macro_rules! device_columns {
     () => {
         "device_id, name, manufacturer, model, firmware, transport, contact, source_addr, local_addr, \
@@ -211,6 +241,43 @@ impl Store {
             " FROM devices ORDER BY device_id"
         );
         Ok(on_pool!(self, pool => sqlx::query_as::<_, DeviceRecord>(sql).fetch_all(pool).await?))
+    }
+
+    /// Devices matching `q` in its order (ties by device ID), with the total count.
+    pub async fn list_devices_page(&self, q: &DeviceQuery) -> Result<(Vec<DeviceRecord>, i64)> {
+        let per_page = q.per_page.clamp(1, 1000) as i64;
+        let offset = (q.page.max(1) as i64 - 1) * per_page;
+        let pattern = q.q.as_deref().map(like_pattern);
+        // NULLs sort as the smallest value on both backends (they differ by default).
+        let key = match q.sort {
+            DeviceSort::DeviceId => "device_id",
+            DeviceSort::Name => "COALESCE(name, '')",
+            DeviceSort::LastSeen => "COALESCE(last_seen, 0)",
+        };
+        let dir = if q.descending { "DESC" } else { "ASC" };
+        let filter = "WHERE ($1 IS NULL OR name LIKE $1 ESCAPE '\\' OR device_id LIKE $1 ESCAPE '\\') \
+             AND ($2 IS NULL OR online = $2)";
+        let list = format!(
+            "SELECT {} FROM devices {filter} ORDER BY {key} {dir}, device_id {dir} LIMIT $3 OFFSET $4",
+            device_columns!()
+        );
+        let count = format!("SELECT COUNT(*) FROM devices {filter}");
+        let (rows, total) = on_pool!(self, pool => {
+            let rows = sqlx::query_as::<_, DeviceRecord>(sqlx::AssertSqlSafe(list))
+                .bind(&pattern)
+                .bind(q.online)
+                .bind(per_page)
+                .bind(offset)
+                .fetch_all(pool)
+                .await?;
+            let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(count))
+                .bind(&pattern)
+                .bind(q.online)
+                .fetch_one(pool)
+                .await?;
+            (rows, total)
+        });
+        Ok((rows, total))
     }
 
     pub async fn get_device(&self, device_id: &str) -> Result<Option<DeviceRecord>> {

@@ -221,11 +221,11 @@ impl Platform {
         self.running = Some(running);
     }
 
-    /// `GET /api/v1/devices` items.
+    /// `GET /api/v1/devices` items (the first 1,000: the largest page).
     pub async fn devices(&self) -> Vec<Value> {
         let resp = self
             .http
-            .get(self.api("/api/v1/devices"))
+            .get(self.api("/api/v1/devices?per_page=1000"))
             .send()
             .await
             .expect("GET /api/v1/devices");

@@ -39,9 +39,14 @@ export function loadDevices() {
   if (devicesInFlight) return devicesInFlight;
   devicesInFlight = (async () => {
     try {
-      const data = await api('/api/v1/devices');
+      // The list is paged (1,000 at most per page): read every page.
       const next = new Map();
-      for (const d of items(data)) next.set(d.device_id, d);
+      for (let page = 1; ; page++) {
+        const data = await api(`/api/v1/devices?per_page=1000&page=${page}`);
+        const got = items(data);
+        for (const d of got) next.set(d.device_id, d);
+        if (got.length < 1000 || next.size >= (data.total ?? 0)) break;
+      }
       state.devices = next;
       state.devicesError = null;
     } catch (e) {
