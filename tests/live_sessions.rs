@@ -14,7 +14,7 @@ use tokio::sync::broadcast;
 use tokio::time::{Instant, timeout_at};
 use vigil::config::Config;
 use vigil::platform::events::{Event, EventKind, LiveStopReason};
-use vigil::sim::{InviteAnswer, SimHandle, SimMedia, Simulator};
+use vigil::sim::{InviteAnswer, SimHandle, SimMedia, SimTransport, Simulator};
 use vigil_media::VideoCodec;
 
 /// A platform with one simulated NVR (2 channels) registered and its channels stored.
@@ -26,6 +26,10 @@ struct Live {
 }
 
 async fn live(media: SimMedia, tweak: impl FnOnce(&mut Config)) -> Live {
+    live_over(SimTransport::Udp, media, tweak).await
+}
+
+async fn live_over(sip: SimTransport, media: SimMedia, tweak: impl FnOnce(&mut Config)) -> Live {
     init_logging();
     let db = TestDb::new(Backend::Sqlite).await;
     let mut c = config(&db);
@@ -34,6 +38,7 @@ async fn live(media: SimMedia, tweak: impl FnOnce(&mut Config)) -> Live {
     let events = p.running().events.subscribe();
     let mut sc = sim_config(p.sip(), 1);
     sc.media = media;
+    sc.transport = sip;
     let sim = Simulator::start(sc).await.unwrap();
     sim.wait_registered(1, WAIT).await.unwrap();
     // The platform asks the new device for its catalog; wait until the channels are in.
@@ -266,6 +271,26 @@ async fn tcp_passive_and_tcp_active_play() {
     let remote: std::net::SocketAddr = a["remote"].as_str().unwrap().parse().unwrap();
     assert!(remote.port() != 9 && remote.port() != 0, "{a:#}");
     assert_eq!(l.sim.status().streams, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_on_sip_over_tcp_is_invited_on_its_connection() {
+    let mut l = live_over(SimTransport::Tcp, default_media(), |_| {}).await;
+    let v = l.play(&l.channel(0), None).await;
+    assert_plays(&l, &v, "h264").await;
+    let id = v["session_id"].as_str().unwrap().to_owned();
+    l.sim.hangup(0, 0).await;
+    match l
+        .event("live_stopped", |k| {
+            matches!(k, EventKind::LiveStopped { .. })
+        })
+        .await
+    {
+        EventKind::LiveStopped {
+            session_id, reason, ..
+        } => assert_eq!((session_id, reason), (id, LiveStopReason::DeviceBye)),
+        _ => unreachable!(),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
