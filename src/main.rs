@@ -313,6 +313,7 @@ async fn sim(args: SimArgs) -> anyhow::Result<()> {
         ssrc_mismatch: args.ssrc_mismatch,
         raw_h264: args.raw_h264,
         clip,
+        ignore_first_ack: false,
     };
     let sim = Simulator::start(SimConfig {
         server,

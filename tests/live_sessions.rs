@@ -294,6 +294,21 @@ async fn a_device_on_sip_over_tcp_is_invited_on_its_connection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_ack_is_sent_again_for_the_retransmitted_200() {
+    let media = SimMedia {
+        ignore_first_ack: true,
+        ..default_media()
+    };
+    let l = live(media, |_| {}).await;
+    let started = Instant::now();
+    let v = l.play(&l.channel(0), None).await;
+    // Media starts on the second ACK, after the device's first 200 OK retransmission (T1).
+    assert!(started.elapsed() >= Duration::from_millis(500));
+    assert_eq!(l.sim.channel(0, 0).acks, 1);
+    assert_plays(&l, &v, "h264").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h265_plays_through_mp4() {
     let media = SimMedia {
         codec: VideoCodec::H265,

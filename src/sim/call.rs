@@ -74,6 +74,8 @@ pub(super) struct Call {
     retransmit_at: Option<Instant>,
     interval: Duration,
     ack_deadline: Option<Instant>,
+    /// An ACK was ignored on purpose ([`super::Profile::ignore_first_ack`]).
+    ack_ignored: bool,
 }
 
 impl Device {
@@ -166,6 +168,7 @@ impl Device {
             retransmit_at: None,
             interval: T1,
             ack_deadline: None,
+            ack_ignored: false,
         });
         self.out.push_back(Output::OpenMedia(media));
     }
@@ -226,8 +229,13 @@ impl Device {
         let Some(c) = self.call_of(req) else {
             return;
         };
+        let ignore = self.profile.ignore_first_ack;
         let c = &mut self.calls[c];
         if c.state != CallState::Answered {
+            return;
+        }
+        if ignore && !c.ack_ignored {
+            c.ack_ignored = true;
             return;
         }
         c.state = CallState::Confirmed;

@@ -112,6 +112,8 @@ pub struct Profile {
     pub invite: InviteAnswer,
     /// Answer with raw H.264 (PT 98) instead of PS (PT 96).
     pub raw_h264: bool,
+    /// Ignore the first ACK of each call (as if lost).
+    pub ignore_first_ack: bool,
     /// `sip:<server_id>@<domain>`: Request-URI of REGISTER and MESSAGE, and the digest uri.
     server_uri: Uri,
     server_uri_text: String,
@@ -145,6 +147,7 @@ impl Profile {
             retry,
             invite: InviteAnswer::Stream,
             raw_h264: false,
+            ignore_first_ack: false,
             server_uri,
             server_uri_text: text,
         })

@@ -128,6 +128,7 @@ pub(super) async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
     )
     .map_err(SimError::Config)?;
     profile.invite = config.media.invite;
+    profile.ignore_first_ack = config.media.ignore_first_ack;
     profile.raw_h264 = config.media.raw_h264 && config.media.codec == vigil_media::VideoCodec::H264;
     let profile = Arc::new(profile);
     let frames = config

@@ -54,6 +54,9 @@ pub struct SimMedia {
     /// An Annex-B clip of `codec` to stream instead of the shipped one (must start with a
     /// key frame).
     pub clip: Option<Bytes>,
+    /// Ignore the first ACK of each call, as if it was lost: over UDP the 200 OK is sent
+    /// again and the platform must ACK again before media starts.
+    pub ignore_first_ack: bool,
 }
 
 impl Default for SimMedia {
@@ -66,6 +69,7 @@ impl Default for SimMedia {
             ssrc_mismatch: false,
             raw_h264: false,
             clip: None,
+            ignore_first_ack: false,
         }
     }
 }
