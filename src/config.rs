@@ -157,7 +157,7 @@ pub struct MediaConfig {
 }
 
 /// How RTP travels from the device, as the platform offers it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RtpTransport {
     /// RTP over UDP to our port.

@@ -307,3 +307,30 @@ on_both_backends!(
     delete_unregisters_a_device_and_drops_its_channels,
     device_list_pages_filters_and_sorts,
 );
+
+/// The OpenAPI document and Swagger UI are served (the UI from files in the binary).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_document_and_browsable_page_are_served() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut p = Platform::start(config(&db)).await;
+    let (status, doc) = call(&p, "GET", "/api/v1/openapi.json", None).await;
+    assert_eq!(status, 200, "{doc}");
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3."),
+        "{}",
+        doc["openapi"]
+    );
+    assert!(doc["paths"]["/api/v1/devices"]["post"].is_object());
+    assert!(doc["components"]["schemas"]["DeviceRecord"].is_object());
+    let resp = p.http.get(p.api("/api/docs/")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("swagger-ui"));
+    let init = p
+        .http
+        .get(p.api("/api/docs/swagger-initializer.js"))
+        .send()
+        .await
+        .unwrap();
+    assert!(init.text().await.unwrap().contains("/api/v1/openapi.json"));
+    p.shutdown().await;
+}

@@ -24,14 +24,20 @@ pub fn routes() -> Router<ApiState> {
 }
 
 /// `?q=&online=&page=&per_page=&device_id=&include_removed=`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ListParams {
     /// Substring of the name or the channel ID.
     q: Option<String>,
     online: Option<bool>,
+    /// From 1.
+    #[param(minimum = 1)]
     page: Option<u32>,
+    /// 1 to 1000; 100 when absent.
+    #[param(minimum = 1, maximum = 1000)]
     per_page: Option<u32>,
+    /// Only this device's channels (20 digits).
     device_id: Option<String>,
     /// Also channels the device no longer reports.
     #[serde(default)]
@@ -75,7 +81,11 @@ pub(super) async fn list(
     })))
 }
 
-async fn all(
+/// Channels of every device, filtered and paged.
+#[utoipa::path(get, path = "/api/v1/channels", tag = "channels", params(ListParams),
+    responses((status = 200, description = "A page of channels", body = super::openapi::ChannelPage),
+    (status = 400, description = "Bad input; the message names the field", body = super::openapi::ErrorBody)))]
+pub(super) async fn all(
     State(s): State<ApiState>,
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
@@ -83,7 +93,10 @@ async fn all(
     list(&s, params, None).await
 }
 
-async fn one(
+/// One channel.
+#[utoipa::path(get, path = "/api/v1/channels/{channel_id}", tag = "channels", params(("channel_id" = String, Path, description = "2 to 20 digits")),
+    responses((status = 200, description = "The channel", body = ChannelRecord), (status = 400, description = "Bad input; the message names the field", body = super::openapi::ErrorBody), (status = 404, description = "Not found", body = super::openapi::ErrorBody)))]
+pub(super) async fn one(
     State(s): State<ApiState>,
     Path(channel_id): Path<String>,
 ) -> Result<Json<ChannelRecord>, ApiError> {

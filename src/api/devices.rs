@@ -62,20 +62,26 @@ async fn online_device(s: &ApiState, id: &DeviceId) -> Result<(), ApiError> {
 }
 
 /// `?q=&online=&sort=&page=&per_page=`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct DeviceListParams {
     /// Substring of the name or the device ID.
     q: Option<String>,
     online: Option<bool>,
     /// `device_id`, `name` or `last_seen`; a leading `-` sorts descending.
+    #[param(pattern = "^-?(device_id|name|last_seen)$")]
     sort: Option<String>,
+    /// From 1.
+    #[param(minimum = 1)]
     page: Option<u32>,
+    /// 1 to 1000; 100 when absent.
+    #[param(minimum = 1, maximum = 1000)]
     per_page: Option<u32>,
 }
 
 /// How a device should reach us, as given when provisioning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub(super) enum Transport {
     Udp,
@@ -103,25 +109,33 @@ impl std::fmt::Debug for Secret {
 }
 
 /// `POST /api/v1/devices`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CreateDevice {
+    /// 20 digits.
+    #[schema(pattern = "^[0-9]{20}$")]
     device_id: String,
+    /// At most 128 characters.
     name: Option<String>,
-    /// Digest password for this device; without it the server's `sip.password` applies.
+    /// Digest password for this device (1 to 64 characters); without it the server's
+    /// `sip.password` applies.
+    #[schema(value_type = Option<String>, format = Password)]
     password: Option<Secret>,
     transport: Option<Transport>,
 }
 
 /// `PATCH /api/v1/devices/{device_id}`: absent fields stay, `null` clears.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct UpdateDevice {
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
     name: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, format = Password)]
     password: Option<Option<Secret>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Transport>)]
     transport: Option<Option<Transport>>,
 }
 
@@ -156,7 +170,11 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-async fn list_devices(
+/// Devices, filtered, sorted and paged.
+#[utoipa::path(get, path = "/api/v1/devices", tag = "devices", params(DeviceListParams),
+    responses((status = 200, description = "A page of devices", body = super::openapi::DevicePage),
+    (status = 400, description = "Bad input; the message names the field", body = super::openapi::ErrorBody)))]
+pub(super) async fn list_devices(
     State(s): State<ApiState>,
     params: Result<Query<DeviceListParams>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
@@ -203,7 +221,10 @@ async fn list_devices(
     })))
 }
 
-async fn get_device(
+/// One device.
+#[utoipa::path(get, path = "/api/v1/devices/{device_id}", tag = "devices", params(("device_id" = String, Path, description = "20-digit device ID")),
+    responses((status = 200, description = "The device", body = DeviceRecord), (status = 400, description = "Bad input; the message names the field", body = super::openapi::ErrorBody), (status = 404, description = "Not found", body = super::openapi::ErrorBody)))]
+pub(super) async fn get_device(
     State(s): State<ApiState>,
     Path(device_id): Path<String>,
 ) -> Result<Json<DeviceRecord>, ApiError> {
@@ -211,7 +232,11 @@ async fn get_device(
     device(&s, &id).await.map(Json)
 }
 
-async fn create(
+/// Provisions a device before it registers (its own password, name, transport).
+#[utoipa::path(post, path = "/api/v1/devices", tag = "devices", request_body = CreateDevice,
+    responses((status = 201, description = "Created", body = DeviceRecord),
+    (status = 400, description = "Bad input; the message names the field", body = super::openapi::ErrorBody), (status = 409, description = "The device exists", body = super::openapi::ErrorBody), (status = 422, description = "JSON of the wrong shape; the message names the field", body = super::openapi::ErrorBody)))]
+pub(super) async fn create(
     State(s): State<ApiState>,
     ApiJson(body): ApiJson<CreateDevice>,
 ) -> Result<
@@ -251,7 +276,12 @@ async fn create(
     ))
 }
 
-async fn update(
+/// Changes a device; absent fields stay, `null` clears.
+#[utoipa::path(patch, path = "/api/v1/devices/{device_id}", tag = "devices", params(("device_id" = String, Path, description = "20-digit device ID")),
+    request_body = UpdateDevice,
+    responses((status = 200, description = "The changed device", body = DeviceRecord),
+    (status = 400, description = "Bad input; the message names the field", body = super::openapi::ErrorBody), (status = 404, description = "Not found", body = super::openapi::ErrorBody), (status = 422, description = "JSON of the wrong shape; the message names the field", body = super::openapi::ErrorBody)))]
+pub(super) async fn update(
     State(s): State<ApiState>,
     Path(device_id): Path<String>,
     ApiJson(body): ApiJson<UpdateDevice>,
@@ -280,7 +310,10 @@ async fn update(
 
 /// Removes the device and (by the foreign key) its channels; the registry forgets its
 /// registration, so it goes offline and must register again (as an unknown device).
-async fn remove(
+#[utoipa::path(delete, path = "/api/v1/devices/{device_id}", tag = "devices", params(("device_id" = String, Path, description = "20-digit device ID")),
+    responses((status = 204, description = "Removed, with its channels; the device is offline"),
+    (status = 400, description = "Bad input; the message names the field", body = super::openapi::ErrorBody), (status = 404, description = "Not found", body = super::openapi::ErrorBody)))]
+pub(super) async fn remove(
     State(s): State<ApiState>,
     Path(device_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
@@ -293,7 +326,12 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn channels(
+/// A device's channels, filtered and paged.
+#[utoipa::path(get, path = "/api/v1/devices/{device_id}/channels", tag = "channels",
+    params(("device_id" = String, Path, description = "20-digit device ID"), ListParams),
+    responses((status = 200, description = "A page of channels", body = super::openapi::ChannelPage),
+    (status = 400, description = "Bad input; the message names the field", body = super::openapi::ErrorBody), (status = 404, description = "Not found", body = super::openapi::ErrorBody)))]
+pub(super) async fn channels(
     State(s): State<ApiState>,
     Path(device_id): Path<String>,
     params: Result<Query<ListParams>, QueryRejection>,
@@ -304,7 +342,12 @@ async fn channels(
     list(&s, params, Some(id)).await
 }
 
-async fn refresh(
+/// Asks the device for its catalog again; progress shows on the device.
+#[utoipa::path(post, path = "/api/v1/devices/{device_id}/catalog/refresh", tag = "devices",
+    params(("device_id" = String, Path, description = "20-digit device ID")),
+    responses((status = 202, description = "Queued or running", body = super::openapi::RefreshAccepted),
+    (status = 400, description = "Bad input; the message names the field", body = super::openapi::ErrorBody), (status = 404, description = "Not found", body = super::openapi::ErrorBody), (status = 409, description = "Device offline", body = super::openapi::ErrorBody), (status = 502, description = "The device refused", body = super::openapi::ErrorBody), (status = 504, description = "The device did not answer", body = super::openapi::ErrorBody), (status = 503, description = "Shutting down", body = super::openapi::ErrorBody)))]
+pub(super) async fn refresh(
     State(s): State<ApiState>,
     Path(device_id): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -317,7 +360,11 @@ async fn refresh(
     ))
 }
 
-async fn status(
+/// Asks the device for its status (DeviceStatus query).
+#[utoipa::path(get, path = "/api/v1/devices/{device_id}/status", tag = "devices", params(("device_id" = String, Path, description = "20-digit device ID")),
+    responses((status = 200, description = "The device's answer", body = super::openapi::DeviceStatusView),
+    (status = 400, description = "Bad input; the message names the field", body = super::openapi::ErrorBody), (status = 404, description = "Not found", body = super::openapi::ErrorBody), (status = 409, description = "Device offline", body = super::openapi::ErrorBody), (status = 502, description = "The device refused", body = super::openapi::ErrorBody), (status = 504, description = "The device did not answer", body = super::openapi::ErrorBody), (status = 503, description = "Shutting down", body = super::openapi::ErrorBody)))]
+pub(super) async fn status(
     State(s): State<ApiState>,
     Path(device_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {

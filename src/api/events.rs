@@ -27,7 +27,11 @@ pub fn routes() -> Router<ApiState> {
     Router::new().route("/api/v1/events", get(events))
 }
 
-async fn events(
+/// Server-sent events: each named by its kind (`device_online`, `device_offline`,
+/// `catalog_changed`, `live_started`, ...) with the event as JSON.
+#[utoipa::path(get, path = "/api/v1/events", tag = "system",
+    responses((status = 200, description = "An endless event stream", content_type = "text/event-stream", body = String)))]
+pub(super) async fn events(
     State(s): State<ApiState>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     // Subscribed before the response starts: a client that has the headers sees every

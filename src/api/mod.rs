@@ -9,6 +9,7 @@ pub mod json;
 pub mod layers;
 pub mod live;
 pub mod metrics;
+pub mod openapi;
 pub mod sessions;
 pub mod web;
 
@@ -49,6 +50,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(events::routes())
         .merge(web::routes())
         .merge(metrics::routes())
+        .merge(openapi::routes())
         .fallback(not_found)
         .with_state(state);
     layers::apply(app, &http, metrics)
@@ -58,6 +60,10 @@ async fn not_found() -> ApiError {
     ApiError::NotFound("no such route".into())
 }
 
+/// Liveness and the database's reachability.
+#[utoipa::path(get, path = "/api/v1/health", tag = "system", responses(
+    (status = 200, description = "Up", body = openapi::Health),
+    (status = 503, description = "Database unreachable", body = openapi::ErrorBody)))]
 async fn health(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
     s.store
         .ping()

@@ -29,9 +29,9 @@ pub fn routes() -> Router<ApiState> {
         .route("/api/v1/live/{session_id}", get(one).delete(stop))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct StartBody {
+pub(super) struct StartBody {
     transport: Option<RtpTransport>,
 }
 
@@ -55,7 +55,13 @@ impl From<LiveError> for ApiError {
     }
 }
 
-async fn start(
+/// Starts live view of a channel, or joins its running session; answers once the first
+/// key frame is ready. The body is optional.
+#[utoipa::path(post, path = "/api/v1/channels/{channel_id}/live", tag = "live", params(("channel_id" = String, Path, description = "2 to 20 digits")),
+    request_body(content = Option<StartBody>, description = "How RTP should travel (default: `media.transport`)"),
+    responses((status = 200, description = "Playing", body = LiveStarted),
+    (status = 400, description = "Bad input; the message names the field", body = super::openapi::ErrorBody), (status = 404, description = "Unknown channel", body = super::openapi::ErrorBody), (status = 409, description = "Device offline", body = super::openapi::ErrorBody), (status = 502, description = "The device refused or answered badly", body = super::openapi::ErrorBody), (status = 503, description = "Out of ports or SSRCs", body = super::openapi::ErrorBody), (status = 504, description = "No answer or no key frame in time", body = super::openapi::ErrorBody)))]
+pub(super) async fn start(
     State(s): State<ApiState>,
     Path(channel_id): Path<String>,
     body: Bytes,
@@ -70,13 +76,19 @@ async fn start(
     Ok(Json(s.live.start_live(&channel_id, body.transport).await?))
 }
 
-async fn list(State(s): State<ApiState>) -> Json<Value> {
+/// Live sessions with their stats.
+#[utoipa::path(get, path = "/api/v1/live", tag = "live",
+    responses((status = 200, description = "Every session", body = super::openapi::LiveList)))]
+pub(super) async fn list(State(s): State<ApiState>) -> Json<Value> {
     let items = s.live.list();
     let total = items.len();
     Json(json!({ "items": items, "total": total }))
 }
 
-async fn one(
+/// One live session.
+#[utoipa::path(get, path = "/api/v1/live/{session_id}", tag = "live", params(("session_id" = String, Path, description = "Live session ID")),
+    responses((status = 200, description = "The session", body = LiveSessionInfo), (status = 404, description = "Not found", body = super::openapi::ErrorBody)))]
+pub(super) async fn one(
     State(s): State<ApiState>,
     Path(session_id): Path<String>,
 ) -> Result<Json<LiveSessionInfo>, ApiError> {
@@ -86,7 +98,10 @@ async fn one(
         .ok_or_else(|| ApiError::NotFound(format!("live session {session_id} not found")))
 }
 
-async fn stop(
+/// Stops a session (BYE to the device); its viewers are told the stream ended.
+#[utoipa::path(delete, path = "/api/v1/live/{session_id}", tag = "live", params(("session_id" = String, Path, description = "Live session ID")),
+    responses((status = 204, description = "Stopped"), (status = 404, description = "Not found", body = super::openapi::ErrorBody)))]
+pub(super) async fn stop(
     State(s): State<ApiState>,
     Path(session_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {

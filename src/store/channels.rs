@@ -7,7 +7,7 @@ use vigil_gb::manscdp::{CatalogEvent, CatalogItem, DeviceInfo};
 use super::{Result, Store, on_pool};
 
 /// One row of `channels`.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ChannelRecord {
     pub device_id: String,
     pub channel_id: String,
@@ -31,6 +31,7 @@ pub struct ChannelRecord {
     pub ptz_type: Option<i32>,
     /// Every other reported field, raw.
     #[serde(serialize_with = "raw_json")]
+    #[schema(value_type = Object)]
     pub extra: String,
     pub first_seen: i64,
     pub updated_at: i64,

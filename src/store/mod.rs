@@ -69,7 +69,7 @@ impl std::fmt::Debug for StoredPassword {
 }
 
 /// One row of `devices`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct DeviceRecord {
     pub device_id: String,
     pub name: Option<String>,
@@ -85,6 +85,7 @@ pub struct DeviceRecord {
     pub last_seen: Option<i64>,
     pub online: bool,
     #[serde(skip)]
+    #[schema(ignore)]
     pub password: Option<StoredPassword>,
     pub created_at: i64,
     pub updated_at: i64,

@@ -68,7 +68,7 @@ impl From<RequestError> for QueryError {
 }
 
 /// What a refresh request found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RefreshOutcome {
     /// Waiting for a sync slot (or starting now).

@@ -80,7 +80,7 @@ impl LiveError {
 }
 
 /// Where a session's video is served (paths relative to the HTTP listener).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct LiveUrls {
     pub ws: String,
     pub mp4: String,
@@ -98,12 +98,14 @@ impl LiveUrls {
 }
 
 /// A session that plays: what `POST /api/v1/channels/{id}/live` answers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct LiveStarted {
     pub session_id: String,
     pub channel_id: String,
     pub device_id: String,
     pub transport: RtpTransport,
+    /// Decimal, 10 digits.
+    #[schema(value_type = String)]
     pub ssrc: Ssrc,
     /// The channel already had this session running (or starting).
     pub joined: bool,
@@ -111,15 +113,18 @@ pub struct LiveStarted {
 }
 
 /// One session for `GET /api/v1/live`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LiveSessionInfo {
     pub session_id: String,
     pub channel_id: String,
     pub device_id: String,
     /// `starting` until the first key frame, then `playing`.
+    #[schema(value_type = String)]
     pub state: &'static str,
     /// As offered.
     pub transport: RtpTransport,
+    /// Decimal, 10 digits.
+    #[schema(value_type = String)]
     pub ssrc: Ssrc,
     /// Unix ms of the start request.
     pub started_at: i64,
@@ -134,7 +139,8 @@ pub struct LiveSessionInfo {
     pub bitrate_bps: u64,
     pub packets_received: u64,
     pub packets_lost: u64,
-    /// The device's media address, once known.
+    /// The device's media address (`ip:port`), once known.
+    #[schema(value_type = Option<String>)]
     pub remote: Option<SocketAddr>,
     /// The RTP port the stream arrives on.
     pub local_port: u16,
