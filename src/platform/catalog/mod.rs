@@ -246,6 +246,8 @@ struct Owner {
     /// Refused a SUBSCRIBE; not asked again until it comes online anew.
     refused: HashSet<DeviceId>,
     online: HashSet<DeviceId>,
+    /// Came online again while a sync was running: sync once more when it ends.
+    again: HashSet<DeviceId>,
     /// The charset each device last wrote in; queries go out in the same.
     charsets: HashMap<DeviceId, Charset>,
     status_waiters: HashMap<(DeviceId, u32), oneshot::Sender<Result<DeviceStatus, QueryError>>>,
@@ -272,6 +274,7 @@ impl Owner {
             refresh_at: BinaryHeap::new(),
             refused: HashSet::new(),
             online: HashSet::new(),
+            again: HashSet::new(),
             charsets: HashMap::new(),
             status_waiters: HashMap::new(),
             next_generation: 1,
@@ -419,7 +422,10 @@ impl Owner {
                 // subscription died with its registration.
                 self.refused.remove(&id);
                 self.subs.remove(&id);
-                if !self.syncs.contains_key(&id) {
+                if self.syncs.contains_key(&id) {
+                    // That sync asked the device's old registration: ask again after it.
+                    self.again.insert(id);
+                } else {
                     self.enqueue(id, JobKind::Sync { info: true });
                 }
             }
@@ -654,6 +660,10 @@ impl Owner {
             }
             Internal::SyncDone { device_id, state } => {
                 self.active = self.active.saturating_sub(1);
+                if self.again.remove(&device_id) && self.online.contains(&device_id) {
+                    self.enqueue(device_id, JobKind::Sync { info: true });
+                    return;
+                }
                 let subscribable = matches!(state, CatalogState::Complete | CatalogState::Partial);
                 if subscribable
                     && self.online.contains(&device_id)

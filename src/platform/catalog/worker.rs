@@ -91,12 +91,12 @@ impl Ctx {
     /// REGISTER is still on the way to the store, and progress, device info and channels
     /// are all written to (or against) that row.
     async fn wait_for_row(&self, id: &DeviceId) {
-        for _ in 0..100 {
+        for _ in 0..500 {
             let _ = self.writer.flush().await;
             if let Ok(Some(_)) = self.store.get_device(id.as_str()).await {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         tracing::warn!(device_id = %id, "device row not stored after 5 s; syncing anyway");
     }
