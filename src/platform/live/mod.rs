@@ -365,6 +365,7 @@ impl LiveSessions {
             inner: inner.clone(),
             phase: phase_tx,
             cmds: cmd_rx,
+            released: false,
         };
         tokio::spawn(session.run());
         Ok((id, phase_rx))

@@ -52,6 +52,20 @@ pub(super) struct Session {
     pub inner: Arc<Inner>,
     pub phase: watch::Sender<Phase>,
     pub cmds: mpsc::Receiver<SessionCmd>,
+    /// The SSRC went back to the pool (the session is over).
+    pub released: bool,
+}
+
+impl Drop for Session {
+    /// A session task that ends without cleaning up (a panic) must not leave its entry
+    /// and SSRC behind; waiters see the phase sender go.
+    fn drop(&mut self) {
+        if !self.released {
+            self.inner.remove(&self.id);
+            self.hub.close();
+            self.inner.release_ssrc(self.ssrc);
+        }
+    }
 }
 
 /// How the session ended, for the event and the BYE.
@@ -439,7 +453,8 @@ impl Session {
     }
 
     /// The SSRC goes back to the pool last: nothing of this session uses it any more.
-    fn release(&self) {
+    fn release(&mut self) {
+        self.released = true;
         self.inner.release_ssrc(self.ssrc);
     }
 }
