@@ -45,6 +45,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("opening database {}", redact_url(&config.database.url)))?;
     tracing::info!(backend = store.backend_name(), url = %redact_url(&config.database.url), "database ready");
+    crate::auth::ensure_admin(&store, &config.auth, crate::platform::unix_ms())
+        .await
+        .context("creating the admin account")?;
     let (writer, writer_task) = StoreWriter::spawn(store.clone());
     let events = EventBus::default();
     let metrics = crate::metrics::Metrics::new();

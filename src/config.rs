@@ -20,6 +20,25 @@ pub struct Config {
     pub media: MediaConfig,
     pub log: LogConfig,
     pub webhooks: WebhooksConfig,
+    pub auth: AuthConfig,
+}
+
+/// `[auth]`: who may use the API, live media and the dashboard.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// false: no credentials needed anywhere (only for closed test networks).
+    pub enabled: bool,
+    /// Name of the admin account created on first start (when there are no users).
+    pub admin_user: String,
+    /// Its password; empty: a random one, printed once to the log.
+    pub admin_password: Secret,
+    /// Lifetime of a dashboard login session.
+    #[serde(with = "secs")]
+    pub session_ttl: Duration,
+    /// Lifetime of the signed token in live URLs (`?token=`).
+    #[serde(with = "secs")]
+    pub live_token_ttl: Duration,
 }
 
 /// `[sip]`: signalling, registration and keepalive policy.
@@ -266,6 +285,18 @@ impl Default for WebhooksConfig {
             max_attempts: 10,
             retry_delay: Duration::from_secs(1),
             retry_max_delay: Duration::from_secs(300),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            enabled: true,
+            admin_user: "admin".into(),
+            admin_password: Secret::default(),
+            session_ttl: Duration::from_secs(12 * 3600),
+            live_token_ttl: Duration::from_secs(300),
         }
     }
 }

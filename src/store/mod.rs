@@ -6,6 +6,7 @@
 //! where the DDL differs. High-rate writes (registrations, keepalives) go through
 //! [`writer::StoreWriter`], which batches them into transactions.
 
+pub mod auth;
 pub mod channels;
 pub mod writer;
 

@@ -1,0 +1,230 @@
+//! Credentials: argon2 password hashes, random session tokens and API keys (stored as
+//! SHA-256 hex), and short-lived signed live-view tokens (HMAC-SHA256 over the live
+//! session ID and the expiry), so a player without headers can open a /live URL.
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use hmac::{Hmac, KeyInit, Mac};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::config::{AuthConfig, Secret};
+use crate::store::{Store, StoreError};
+
+/// Prefix of API keys, so they are recognizable in configs and secret scanners.
+pub const API_KEY_PREFIX: &str = "vgl_";
+
+/// Name of the dashboard session cookie.
+pub const SESSION_COOKIE: &str = "vigil_session";
+
+/// The argon2id PHC string of `password` with a fresh random salt.
+pub fn hash_password(password: &str) -> String {
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).expect("16 bytes is a valid salt");
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 with default parameters hashes any password")
+        .to_string()
+}
+
+/// Whether `password` matches the PHC string `hash` (false for a malformed hash).
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// 32 random bytes as hex.
+pub fn random_token() -> String {
+    let mut b = [0u8; 32];
+    rand::rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// A new API key: `vgl_` and 64 hex digits.
+pub fn new_api_key() -> String {
+    format!("{API_KEY_PREFIX}{}", random_token())
+}
+
+/// What is stored for a token or key: its SHA-256 as hex.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A readable random password for a generated admin account.
+pub fn random_password() -> String {
+    random_token()[..24].to_owned()
+}
+
+/// Signs live-view tokens; the key is random per process, so tokens die with a restart.
+#[derive(Clone)]
+pub struct LiveSigner {
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for LiveSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LiveSigner(***)")
+    }
+}
+
+impl Default for LiveSigner {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LiveSigner {
+    pub fn new() -> LiveSigner {
+        let mut key = [0u8; 32];
+        rand::rng().fill_bytes(&mut key);
+        LiveSigner { key }
+    }
+
+    fn mac(&self, session: &str, expires_ms: i64) -> Hmac<Sha256> {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes keys of any length");
+        mac.update(session.as_bytes());
+        mac.update(b"\n");
+        mac.update(expires_ms.to_string().as_bytes());
+        mac
+    }
+
+    /// `<expiry ms>.<hex HMAC>` for live session `session`, valid until `expires_ms`.
+    pub fn sign(&self, session: &str, expires_ms: i64) -> String {
+        let tag = self.mac(session, expires_ms).finalize().into_bytes();
+        format!("{expires_ms}.{}", hex::encode(tag))
+    }
+
+    /// Whether `token` was signed for `session` and has not expired at `now_ms`.
+    pub fn verify(&self, session: &str, token: &str, now_ms: i64) -> bool {
+        let Some((exp, tag)) = token.split_once('.') else {
+            return false;
+        };
+        let (Ok(exp), Ok(tag)) = (exp.parse::<i64>(), hex::decode(tag)) else {
+            return false;
+        };
+        // The canonical form only, so one token has one spelling.
+        if exp.to_string() != token.split_once('.').map_or("", |t| t.0) || now_ms >= exp {
+            return false;
+        }
+        self.mac(session, exp).verify_slice(&tag).is_ok()
+    }
+}
+
+/// Creates the admin account when there are no users: with `[auth] admin_password`, or a
+/// random password printed once to the log. Returns the generated password, if any.
+pub async fn ensure_admin(
+    store: &Store,
+    config: &AuthConfig,
+    now_ms: i64,
+) -> Result<Option<Secret>, StoreError> {
+    if store.count_users().await? > 0 {
+        return Ok(None);
+    }
+    let (password, generated) = if config.admin_password.expose().is_empty() {
+        (Secret(random_password()), true)
+    } else {
+        (config.admin_password.clone(), false)
+    };
+    let hash = hash_password(password.expose());
+    match store
+        .insert_user(&config.admin_user, &hash, true, now_ms)
+        .await
+    {
+        // Another instance on the same database won the race.
+        Err(StoreError::Conflict(_)) => return Ok(None),
+        other => other?,
+    };
+    if generated {
+        // Printed once, on purpose: the only way to learn a generated password.
+        tracing::warn!(
+            user = %config.admin_user,
+            "created the admin account with generated password {}; change it or set \
+             [auth] admin_password",
+            password.expose()
+        );
+        Ok(Some(password))
+    } else {
+        tracing::info!(user = %config.admin_user, "created the admin account from [auth] admin_password");
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_and_verify() {
+        let h = hash_password("correct horse");
+        assert!(h.starts_with("$argon2id$"), "{h}");
+        assert!(!h.contains("correct horse"));
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("wrong", &h));
+        assert!(!verify_password("correct horse", "not a hash"));
+        // Salted: the same password hashes differently.
+        assert_ne!(h, hash_password("correct horse"));
+    }
+
+    #[test]
+    fn tokens_are_random_and_hashed() {
+        let (a, b) = (new_api_key(), new_api_key());
+        assert!(a.starts_with(API_KEY_PREFIX));
+        assert_eq!(a.len(), API_KEY_PREFIX.len() + 64);
+        assert_ne!(a, b);
+        assert_eq!(token_hash(&a), token_hash(&a));
+        assert_ne!(token_hash(&a), token_hash(&b));
+        assert_eq!(token_hash(&a).len(), 64);
+        assert!(!token_hash(&a).contains(&a[4..]));
+    }
+
+    #[test]
+    fn live_tokens_check_session_signature_and_expiry() {
+        let s = LiveSigner::new();
+        let t = s.sign("sess1", 10_000);
+        assert!(s.verify("sess1", &t, 9_999));
+        assert!(!s.verify("sess1", &t, 10_000), "expired");
+        assert!(!s.verify("sess2", &t, 0), "other session");
+        assert!(!LiveSigner::new().verify("sess1", &t, 0), "other key");
+        let forged = t.replacen("10000", "20000", 1);
+        assert!(!s.verify("sess1", &forged, 0), "extended expiry");
+        assert!(!s.verify("sess1", "garbage", 0));
+        assert!(!s.verify("sess1", "10000.zz", 0));
+        assert!(!s.verify("sess1", &format!("0{t}"), 0), "non-canonical");
+        assert!(!format!("{s:?}").contains(&hex::encode(s.key)));
+    }
+
+    #[tokio::test]
+    async fn admin_is_created_once() {
+        let store = Store::connect("sqlite::memory:", 1).await.unwrap();
+        let cfg = AuthConfig {
+            admin_password: Secret("from-config-pw".into()),
+            ..AuthConfig::default()
+        };
+        assert!(ensure_admin(&store, &cfg, 1).await.unwrap().is_none());
+        let u = store.get_user_by_name("admin").await.unwrap().unwrap();
+        assert!(u.is_admin);
+        assert!(verify_password("from-config-pw", &u.password_hash.0));
+        // Users exist: nothing changes, even with another password configured.
+        let other = AuthConfig {
+            admin_password: Secret("changed".into()),
+            ..AuthConfig::default()
+        };
+        assert!(ensure_admin(&store, &other, 2).await.unwrap().is_none());
+        assert_eq!(store.count_users().await.unwrap(), 1);
+
+        let store = Store::connect("sqlite::memory:", 1).await.unwrap();
+        let pw = ensure_admin(&store, &AuthConfig::default(), 1)
+            .await
+            .unwrap()
+            .expect("generated password");
+        let u = store.get_user_by_name("admin").await.unwrap().unwrap();
+        assert!(verify_password(pw.expose(), &u.password_hash.0));
+    }
+}

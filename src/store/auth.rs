@@ -1,0 +1,342 @@
+//! Users, dashboard sessions and API keys. Secrets never reach the database in the clear:
+//! passwords as argon2 hashes, session tokens and API keys as SHA-256 hex (see
+//! [`crate::auth`]).
+
+use serde::Serialize;
+
+use super::{Result, Store, StoreError, StoredPassword, on_pool};
+
+/// One row of `users`. The hash is neither serialized nor printed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct UserRecord {
+    pub id: i64,
+    pub username: String,
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub password_hash: StoredPassword,
+    pub is_admin: bool,
+    pub created_at: i64,
+}
+
+/// One row of `api_keys`, without the key's hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct ApiKeyRecord {
+    pub id: i64,
+    pub name: String,
+    /// The key's first characters, to tell keys apart.
+    pub prefix: String,
+    pub user_id: Option<i64>,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    /// Set when revoked; a revoked key is refused with 403.
+    pub revoked_at: Option<i64>,
+}
+
+const USER_COLUMNS: &str = "id, username, password_hash, is_admin, created_at";
+const KEY_COLUMNS: &str = "id, name, prefix, user_id, created_at, last_used_at, revoked_at";
+
+fn conflict(e: sqlx::Error, what: String) -> StoreError {
+    match e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(what),
+        other => StoreError::Db(other),
+    }
+}
+
+impl Store {
+    /// Creates a user; an existing name is a [`StoreError::Conflict`].
+    pub async fn insert_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        is_admin: bool,
+        now: i64,
+    ) -> Result<UserRecord> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "INSERT INTO users (username, password_hash, is_admin, created_at) \
+             VALUES ($1, $2, $3, $4) RETURNING {USER_COLUMNS}"
+        ));
+        on_pool!(self, pool => sqlx::query_as::<_, UserRecord>(sql)
+            .bind(username)
+            .bind(password_hash)
+            .bind(is_admin)
+            .bind(now)
+            .fetch_one(pool)
+            .await
+            .map_err(|e| conflict(e, format!("user {username}"))))
+    }
+
+    pub async fn count_users(&self) -> Result<i64> {
+        let sql = "SELECT COUNT(*) FROM users";
+        Ok(on_pool!(self, pool => sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await?))
+    }
+
+    pub async fn list_users(&self) -> Result<Vec<UserRecord>> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"));
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, UserRecord>(sql).fetch_all(pool).await?))
+    }
+
+    pub async fn get_user_by_name(&self, username: &str) -> Result<Option<UserRecord>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE username = $1"
+        ));
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, UserRecord>(sql)
+            .bind(username)
+            .fetch_optional(pool)
+            .await?))
+    }
+
+    pub async fn get_user(&self, id: i64) -> Result<Option<UserRecord>> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"));
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, UserRecord>(sql)
+            .bind(id)
+            .fetch_optional(pool)
+            .await?))
+    }
+
+    /// Deletes a user with their sessions and keys; false when there was none.
+    pub async fn delete_user(&self, id: i64) -> Result<bool> {
+        let sql = "DELETE FROM users WHERE id = $1";
+        let n =
+            on_pool!(self, pool => sqlx::query(sql).bind(id).execute(pool).await?.rows_affected());
+        Ok(n > 0)
+    }
+
+    /// Records a session by the hash of its token.
+    pub async fn insert_session(
+        &self,
+        token_hash: &str,
+        user_id: i64,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<()> {
+        let sql = "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) \
+                   VALUES ($1, $2, $3, $4)";
+        on_pool!(self, pool => {
+            sqlx::query(sql)
+                .bind(token_hash)
+                .bind(user_id)
+                .bind(now)
+                .bind(expires_at)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// The user of an unexpired session.
+    pub async fn session_user(&self, token_hash: &str, now: i64) -> Result<Option<UserRecord>> {
+        let sql = "SELECT u.id, u.username, u.password_hash, u.is_admin, u.created_at \
+                   FROM sessions s JOIN users u ON u.id = s.user_id \
+                   WHERE s.token_hash = $1 AND s.expires_at > $2";
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, UserRecord>(sql)
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?))
+    }
+
+    /// Ends a session; false when there was none.
+    pub async fn delete_session(&self, token_hash: &str) -> Result<bool> {
+        let sql = "DELETE FROM sessions WHERE token_hash = $1";
+        let n = on_pool!(self, pool => sqlx::query(sql).bind(token_hash).execute(pool).await?.rows_affected());
+        Ok(n > 0)
+    }
+
+    /// Forgets sessions that expired before `now`; returns how many.
+    pub async fn purge_sessions(&self, now: i64) -> Result<u64> {
+        let sql = "DELETE FROM sessions WHERE expires_at <= $1";
+        Ok(on_pool!(self, pool => sqlx::query(sql).bind(now).execute(pool).await?.rows_affected()))
+    }
+
+    /// Records an API key by its hash.
+    pub async fn insert_api_key(
+        &self,
+        name: &str,
+        key_hash: &str,
+        prefix: &str,
+        user_id: Option<i64>,
+        now: i64,
+    ) -> Result<ApiKeyRecord> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "INSERT INTO api_keys (name, key_hash, prefix, user_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING {KEY_COLUMNS}"
+        ));
+        on_pool!(self, pool => sqlx::query_as::<_, ApiKeyRecord>(sql)
+            .bind(name)
+            .bind(key_hash)
+            .bind(prefix)
+            .bind(user_id)
+            .bind(now)
+            .fetch_one(pool)
+            .await
+            .map_err(|e| conflict(e, "api key".into())))
+    }
+
+    /// Every key, revoked ones included, oldest first.
+    pub async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY id"));
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, ApiKeyRecord>(sql).fetch_all(pool).await?))
+    }
+
+    /// The key with this hash, revoked or not.
+    pub async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1"
+        ));
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, ApiKeyRecord>(sql)
+            .bind(key_hash)
+            .fetch_optional(pool)
+            .await?),
+        )
+    }
+
+    pub async fn touch_api_key(&self, id: i64, now: i64) -> Result<()> {
+        let sql = "UPDATE api_keys SET last_used_at = $1 WHERE id = $2";
+        on_pool!(self, pool => {
+            sqlx::query(sql).bind(now).bind(id).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Marks a key revoked (the row stays). `None`: no such key; revoking twice keeps the
+    /// first time.
+    pub async fn revoke_api_key(&self, id: i64, now: i64) -> Result<Option<ApiKeyRecord>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 \
+             RETURNING {KEY_COLUMNS}"
+        ));
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, ApiKeyRecord>(sql)
+            .bind(now)
+            .bind(id)
+            .fetch_optional(pool)
+            .await?),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests::PgTestDb;
+
+    async fn exercise(store: &Store) {
+        assert_eq!(store.count_users().await.unwrap(), 0);
+        let admin = store
+            .insert_user("admin", "$argon2id$x", true, 1000)
+            .await
+            .unwrap();
+        assert!(admin.is_admin);
+        assert_eq!(admin.username, "admin");
+        let e = store
+            .insert_user("admin", "h", false, 1000)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+        let bob = store.insert_user("bob", "h2", false, 1001).await.unwrap();
+        assert_eq!(store.count_users().await.unwrap(), 2);
+        let json = serde_json::to_string(&admin).unwrap();
+        assert!(!json.contains("argon2"), "{json}");
+        assert!(!format!("{admin:?}").contains("argon2"));
+        assert_eq!(
+            store
+                .get_user_by_name("admin")
+                .await
+                .unwrap()
+                .unwrap()
+                .password_hash,
+            StoredPassword("$argon2id$x".into())
+        );
+        assert_eq!(
+            store.get_user(bob.id).await.unwrap().unwrap().username,
+            "bob"
+        );
+
+        // Sessions: valid until expiry, gone after logout.
+        store
+            .insert_session("s1", admin.id, 1000, 2000)
+            .await
+            .unwrap();
+        store
+            .insert_session("s2", bob.id, 1000, 1500)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.session_user("s1", 1999).await.unwrap().unwrap().id,
+            admin.id
+        );
+        assert!(store.session_user("s1", 2000).await.unwrap().is_none());
+        assert!(store.session_user("nope", 0).await.unwrap().is_none());
+        assert_eq!(store.purge_sessions(1600).await.unwrap(), 1);
+        assert!(store.delete_session("s1").await.unwrap());
+        assert!(!store.delete_session("s1").await.unwrap());
+
+        // API keys: revoked keys stay as rows.
+        let k = store
+            .insert_api_key("ci", "hash1", "vgl_abcd", Some(admin.id), 3000)
+            .await
+            .unwrap();
+        assert_eq!(k.revoked_at, None);
+        assert_eq!(
+            store.api_key_by_hash("hash1").await.unwrap().unwrap().id,
+            k.id
+        );
+        store.touch_api_key(k.id, 3500).await.unwrap();
+        let r = store.revoke_api_key(k.id, 4000).await.unwrap().unwrap();
+        assert_eq!(r.revoked_at, Some(4000));
+        assert_eq!(r.last_used_at, Some(3500));
+        let r = store.revoke_api_key(k.id, 5000).await.unwrap().unwrap();
+        assert_eq!(r.revoked_at, Some(4000));
+        assert!(
+            store
+                .revoke_api_key(k.id + 100, 5000)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            store
+                .api_key_by_hash("hash1")
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at,
+            Some(4000)
+        );
+        assert_eq!(store.list_api_keys().await.unwrap().len(), 1);
+
+        // Deleting a user takes their sessions and keys.
+        store
+            .insert_session("s3", bob.id, 1000, 9000)
+            .await
+            .unwrap();
+        store
+            .insert_api_key("b", "hash2", "vgl_b", Some(bob.id), 1)
+            .await
+            .unwrap();
+        assert!(store.delete_user(bob.id).await.unwrap());
+        assert!(!store.delete_user(bob.id).await.unwrap());
+        assert!(store.session_user("s3", 0).await.unwrap().is_none());
+        assert!(store.api_key_by_hash("hash2").await.unwrap().is_none());
+        assert_eq!(store.list_users().await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn sqlite_auth_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/vigil.db", dir.path().display());
+        let store = Store::connect(&url, 2).await.unwrap();
+        exercise(&store).await;
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn postgres_auth_round_trips() {
+        let db = PgTestDb::create().await;
+        let store = Store::connect(&db.url, 2).await.unwrap();
+        exercise(&store).await;
+        store.close().await;
+        db.drop_db().await;
+    }
+}
