@@ -147,6 +147,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         metrics: metrics.clone(),
         catalog,
         shutdown: shutdown.clone(),
+        live_signer: crate::auth::LiveSigner::new(),
     });
     let stop = shutdown.clone();
     tasks.spawn(async move {

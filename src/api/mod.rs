@@ -1,6 +1,7 @@
 //! HTTP API (axum): REST JSON under /api/v1. `router(state)` builds it; tests call it with
 //! `oneshot`, the application serves it on `http.listen`.
 
+pub mod auth;
 pub mod channels;
 pub mod devices;
 pub mod error;
@@ -37,6 +38,8 @@ pub struct ApiState {
     pub catalog: crate::platform::catalog::CatalogSync,
     /// Cancelled at shutdown: endless responses (SSE) end with it.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// Signs and checks `?token=` on live URLs.
+    pub live_signer: crate::auth::LiveSigner,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -51,8 +54,17 @@ pub fn router(state: ApiState) -> Router {
         .merge(web::routes())
         .merge(metrics::routes())
         .merge(openapi::routes())
-        .fallback(not_found)
-        .with_state(state);
+        .merge(auth::routes())
+        .fallback(not_found);
+    let app = if state.config.auth.enabled {
+        app.layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_auth,
+        ))
+    } else {
+        app
+    };
+    let app = app.with_state(state);
     layers::apply(app, &http, metrics)
 }
 

@@ -36,6 +36,14 @@ use crate::store::channels::ChannelRecord;
         super::sessions::one,
         super::sessions::stop,
         super::events::events,
+        super::auth::login,
+        super::auth::logout,
+        super::auth::list_keys,
+        super::auth::create_key,
+        super::auth::revoke_key,
+        super::auth::list_users,
+        super::auth::create_user,
+        super::auth::delete_user,
         openapi_json,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
@@ -43,6 +51,7 @@ use crate::store::channels::ChannelRecord;
         (name = "devices", description = "Cameras and NVRs"),
         (name = "channels", description = "What devices report in their catalogs"),
         (name = "live", description = "Live sessions; the video is under /live/{session_id}"),
+        (name = "auth", description = "Login, API keys (`Authorization: Bearer`), users"),
         (name = "system", description = "Health, events, this document"),
     )
 )]
@@ -161,6 +170,8 @@ mod tests {
         assert_eq!(
             paths,
             [
+                "/api/v1/api-keys",
+                "/api/v1/api-keys/{id}",
                 "/api/v1/channels",
                 "/api/v1/channels/{channel_id}",
                 "/api/v1/channels/{channel_id}/live",
@@ -173,7 +184,11 @@ mod tests {
                 "/api/v1/health",
                 "/api/v1/live",
                 "/api/v1/live/{session_id}",
+                "/api/v1/login",
+                "/api/v1/logout",
                 "/api/v1/openapi.json",
+                "/api/v1/users",
+                "/api/v1/users/{id}",
             ]
         );
     }
