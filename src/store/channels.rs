@@ -144,6 +144,14 @@ impl Store {
         let mut diff = CatalogDiff::default();
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            // Write first: SQLite then takes the write lock at the start (waiting out other
+            // writers with busy_timeout) instead of failing with "database is locked" when a
+            // read transaction has to be upgraded while another sync writes.
+            sqlx::query("UPDATE devices SET updated_at = $1 WHERE device_id = $2")
+                .bind(now)
+                .bind(device_id)
+                .execute(&mut *tx)
+                .await?;
             let mut new_rows = 0u64;
             for item in items {
                 let existed: Option<i64> = sqlx::query_scalar(
