@@ -292,3 +292,70 @@ async fn auth_sqlite() {
 async fn auth_postgres() {
     run(Backend::Postgres).await;
 }
+
+/// `POST .../live` answers URLs with a signed token that opens them without headers, only
+/// for that session, and only until it expires.
+#[tokio::test]
+async fn live_urls_carry_a_token_that_expires() {
+    use std::time::{Duration, Instant};
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut c = common::config(&db);
+    c.auth.enabled = true;
+    c.auth.admin_password = vigil::config::Secret(ADMIN_PW.into());
+    c.auth.live_token_ttl = Duration::from_secs(2);
+    let p = Platform::start(c).await;
+    let sim = vigil::sim::Simulator::start(common::sim_config(p.sip(), 1))
+        .await
+        .unwrap();
+    sim.wait_registered(1, common::WAIT).await.unwrap();
+    let ch = sim.channel_id(0, 0).to_string();
+    let deadline = Instant::now() + common::WAIT;
+    while p.running().store.get_channel(&ch).await.unwrap().is_none() {
+        assert!(Instant::now() < deadline, "catalog sync stored no channel");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let r = login(&p, "admin", ADMIN_PW).await;
+    let cookie = session_cookie(&r);
+    let r = p
+        .http
+        .post(p.api(&format!("/api/v1/channels/{ch}/live")))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let sid = v["session_id"].as_str().unwrap().to_owned();
+    let ws = v["urls"]["ws"].as_str().unwrap();
+    let token = ws
+        .split_once("?token=")
+        .expect("token in the URL")
+        .1
+        .to_owned();
+    for key in ["mp4", "hls"] {
+        assert!(v["urls"][key].as_str().unwrap().ends_with(&token), "{v}");
+    }
+    let get = |path: String| {
+        let http = p.http.clone();
+        let url = p.api(&path);
+        async move { http.get(url).send().await.unwrap().status() }
+    };
+    let issued = Instant::now();
+    assert_eq!(get(format!("/live/{sid}/info?token={token}")).await, 200);
+    assert_eq!(get(format!("/live/{sid}/info")).await, 401);
+    assert_eq!(get(format!("/live/other/info?token={token}")).await, 401);
+    let last = if token.ends_with('0') { "1" } else { "0" };
+    let forged = format!("{}{last}", &token[..token.len() - 1]);
+    assert_eq!(get(format!("/live/{sid}/info?token={forged}")).await, 401);
+    // Does not open the API.
+    assert_eq!(get(format!("/api/v1/live?token={token}")).await, 401);
+    tokio::time::sleep(
+        Duration::from_secs(2).saturating_sub(issued.elapsed()) + Duration::from_millis(300),
+    )
+    .await;
+    assert_eq!(
+        get(format!("/live/{sid}/info?token={token}")).await,
+        401,
+        "expired"
+    );
+}

@@ -106,7 +106,8 @@ async fn authenticate(
         path.strip_prefix("/live/"),
         query_param(uri.query(), "token"),
     ) {
-        let session = rest.split('/').next().unwrap_or_default();
+        let first = rest.split('/').next().unwrap_or_default();
+        let session = first.strip_suffix(".mp4").unwrap_or(first);
         if s.live_signer.verify(session, tok, now) {
             return Ok(Principal::LiveToken);
         }

@@ -73,7 +73,23 @@ pub(super) async fn start(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::BadRequest(format!("request body: {e}")))?
     };
-    Ok(Json(s.live.start_live(&channel_id, body.transport).await?))
+    let mut started = s.live.start_live(&channel_id, body.transport).await?;
+    if s.config.auth.enabled {
+        // A player without headers (ffplay, <video>) opens the URLs with this token.
+        let ttl = s.config.auth.live_token_ttl.as_millis() as i64;
+        let token = s
+            .live_signer
+            .sign(&started.session_id, crate::platform::unix_ms() + ttl);
+        for url in [
+            &mut started.urls.ws,
+            &mut started.urls.mp4,
+            &mut started.urls.hls,
+        ] {
+            url.push_str("?token=");
+            url.push_str(&token);
+        }
+    }
+    Ok(Json(started))
 }
 
 /// Live sessions with their stats.
