@@ -661,3 +661,31 @@ async fn many_devices_at_once_all_get_their_catalog_through_a_few_slots() {
     sim.stop().await;
     p.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_devices_are_subscribed_again_without_a_new_catalog_query() {
+    init_logging();
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut p = Platform::start(config(&db)).await;
+    let sim = Simulator::start(nvr(&p, 1, 8, 4, Charset::Gb2312))
+        .await
+        .unwrap();
+    sim.wait_for("subscribed", WAIT, |s| s.catalog.subscribes == 1)
+        .await
+        .unwrap();
+    let queries = sim.status().queries.get("Catalog").copied();
+    assert_eq!(queries, Some(1));
+
+    // The subscription lived in memory only: a restarted platform subscribes anew, and
+    // the stored catalog is not asked for again.
+    p.restart().await;
+    sim.wait_for("subscribed again", WAIT, |s| s.catalog.subscribes == 2)
+        .await
+        .unwrap();
+    assert_eq!(sim.status().queries.get("Catalog").copied(), Some(1));
+    let id = sim.device_id(0).to_string();
+    let d = device_or_null(&p, &id).await;
+    assert_eq!(catalog_state(&d), ("complete", 8, 8), "{d:#}");
+    sim.stop().await;
+    p.shutdown().await;
+}
