@@ -2,6 +2,9 @@
 //! RTP (UDP, TCP passive, TCP active) into an ingest session, served by the `/live` routes
 //! on a real HTTP listener and checked with ffprobe, a WebSocket client and an HLS fetch.
 
+#[path = "common/ffprobe.rs"]
+mod ffprobe;
+
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -13,6 +16,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, timeout};
+
+use ffprobe::ffprobe;
 use vigil::api::live;
 use vigil::platform::media::{
     EndReason, Hub, HubItem, IngestConfig, IngestHandle, IngestSession, IngestTransport, RtpPorts,
@@ -168,43 +173,6 @@ async fn read_for(url: &str, duration: Duration) -> (u16, String, Vec<u8>) {
         body.extend_from_slice(&chunk);
     }
     (status, content_type, body)
-}
-
-#[derive(Debug)]
-struct Probe {
-    codec: String,
-    width: u64,
-    height: u64,
-    frames: u64,
-}
-
-/// ffprobe's view of an MP4 file: the first video stream, frames counted by decoding.
-fn ffprobe(data: &[u8]) -> Probe {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("live.mp4");
-    std::fs::write(&path, data).unwrap();
-    let out = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
-        .args(["-show_streams", "-of", "json"])
-        .arg(&path)
-        .output()
-        .expect("ffprobe runs (apt-get install ffmpeg)");
-    assert!(
-        out.status.success(),
-        "ffprobe failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let s = &v["streams"][0];
-    Probe {
-        codec: s["codec_name"].as_str().unwrap_or_default().to_owned(),
-        width: s["width"].as_u64().unwrap_or(0),
-        height: s["height"].as_u64().unwrap_or(0),
-        frames: s["nb_read_frames"]
-            .as_str()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0),
-    }
 }
 
 fn box_type(b: &[u8]) -> &[u8] {

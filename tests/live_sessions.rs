@@ -8,6 +8,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::ffprobe::{Probe, ffprobe};
 use common::{Backend, Platform, TestDb, WAIT, config, init_logging, sim_config};
 use serde_json::Value;
 use tokio::sync::broadcast;
@@ -125,43 +126,6 @@ impl Live {
 
     async fn wait_sim(&self, what: &str, pred: impl FnMut(&vigil::sim::SimStatus) -> bool) {
         self.sim.wait_for(what, WAIT, pred).await.unwrap();
-    }
-}
-
-#[derive(Debug)]
-struct Probe {
-    codec: String,
-    width: u64,
-    height: u64,
-    frames: u64,
-}
-
-/// ffprobe's view of an MP4 (frames counted by decoding).
-fn ffprobe(data: &[u8]) -> Probe {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("live.mp4");
-    std::fs::write(&path, data).unwrap();
-    let out = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
-        .args(["-show_streams", "-of", "json"])
-        .arg(&path)
-        .output()
-        .expect("ffprobe runs (apt-get install ffmpeg)");
-    assert!(
-        out.status.success(),
-        "ffprobe failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let s = &v["streams"][0];
-    Probe {
-        codec: s["codec_name"].as_str().unwrap_or_default().to_owned(),
-        width: s["width"].as_u64().unwrap_or(0),
-        height: s["height"].as_u64().unwrap_or(0),
-        frames: s["nb_read_frames"]
-            .as_str()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0),
     }
 }
 

@@ -3,6 +3,8 @@
 //! client for the REST API, and simulator settings with short intervals.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod ffprobe;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
