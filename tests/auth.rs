@@ -45,7 +45,14 @@ async fn start(db: &TestDb) -> Platform {
     let mut c = common::config(db);
     c.auth.enabled = true;
     c.auth.admin_password = vigil::config::Secret(ADMIN_PW.into());
-    Platform::start(c).await
+    anonymous(Platform::start(c).await)
+}
+
+/// The platform with a client that sends no credentials of its own: these tests send
+/// exactly the cookie or key each step is about.
+fn anonymous(mut p: Platform) -> Platform {
+    p.http = p.anonymous();
+    p
 }
 
 /// Every protected (method, path) from the OpenAPI document, plus the /live media routes.
@@ -113,6 +120,22 @@ fn session_cookie(resp: &reqwest::Response) -> String {
     set.split(';').next().unwrap().to_owned()
 }
 
+/// GET `path` with a cookie or a key; asserts 200 and returns the JSON.
+async fn get_json(p: &Platform, path: &str, cookie: Option<&str>, key: Option<&str>) -> Value {
+    let mut req = p.http.get(p.api(path));
+    if let Some(c) = cookie {
+        req = req.header("Cookie", c);
+    }
+    if let Some(k) = key {
+        req = req.bearer_auth(k);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    assert_eq!(status, 200, "GET {path}: {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
 async fn run(backend: Backend) {
     let logs = log_buffer();
     let db = TestDb::new(backend).await;
@@ -169,6 +192,19 @@ async fn run(backend: Backend) {
         .unwrap();
     assert_eq!(r.status(), 200);
 
+    // Who am I: the logged-in user; without credentials 401 in the JSON error format.
+    let me = get_json(&p, "/api/v1/me", Some(&cookie), None).await;
+    assert_eq!(me["auth_enabled"], true, "{me}");
+    assert_eq!(me["user"]["username"], "admin", "{me}");
+    assert_eq!(me["user"]["is_admin"], true, "{me}");
+    assert!(me["user"]["id"].is_i64(), "{me}");
+    assert!(me.get("api_key").is_none(), "{me}");
+    assert!(!me.to_string().contains("argon2"), "{me}");
+    let r = p.http.get(p.api("/api/v1/me")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized");
+
     // Users: created, listed without hashes, can log in.
     let r = p
         .http
@@ -220,6 +256,14 @@ async fn run(backend: Backend) {
     let list = list.text().await.unwrap();
     assert!(!list.contains(&key), "{list}");
     assert!(list.contains("\"vms\""), "{list}");
+    // Who am I with a key: its owner and the key (never the key itself).
+    let me = get_json(&p, "/api/v1/me", None, Some(&key)).await;
+    assert_eq!(me["auth_enabled"], true, "{me}");
+    assert_eq!(me["user"]["username"], "admin", "{me}");
+    assert_eq!(me["api_key"]["id"], created["id"], "{me}");
+    assert_eq!(me["api_key"]["name"], "vms", "{me}");
+    assert_eq!(me["api_key"]["prefix"], created["prefix"], "{me}");
+    assert!(!me.to_string().contains(&key[8..]), "{me}");
 
     // Revoked: 403 on every protected route, and the key stays listed.
     let id = created["id"].as_i64().unwrap();
@@ -251,7 +295,12 @@ async fn run(backend: Backend) {
         .json()
         .await
         .unwrap();
-    assert!(list["items"][0]["revoked_at"].is_i64(), "{list}");
+    let listed = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == id);
+    assert!(listed.unwrap()["revoked_at"].is_i64(), "{list}");
 
     // Logout ends the session.
     let r = p
@@ -293,6 +342,18 @@ async fn auth_postgres() {
     run(Backend::Postgres).await;
 }
 
+/// With auth off, `GET /api/v1/me` says so (the dashboard then shows no login page).
+#[tokio::test]
+async fn me_with_auth_off() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut c = common::config(&db);
+    c.auth.enabled = false;
+    let mut p = Platform::start(c).await;
+    let me = get_json(&p, "/api/v1/me", None, None).await;
+    assert_eq!(me, json!({"user": null, "auth_enabled": false}));
+    p.shutdown().await;
+}
+
 /// `POST .../live` answers URLs with a signed token that opens them without headers, only
 /// for that session, and only until it expires.
 #[tokio::test]
@@ -303,7 +364,7 @@ async fn live_urls_carry_a_token_that_expires() {
     c.auth.enabled = true;
     c.auth.admin_password = vigil::config::Secret(ADMIN_PW.into());
     c.auth.live_token_ttl = Duration::from_secs(2);
-    let p = Platform::start(c).await;
+    let p = anonymous(Platform::start(c).await);
     let sim = vigil::sim::Simulator::start(common::sim_config(p.sip(), 1))
         .await
         .unwrap();

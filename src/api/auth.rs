@@ -1,16 +1,18 @@
-//! Authentication: `POST /api/v1/login` (session cookie), `POST /api/v1/logout`, API keys
-//! (`/api/v1/api-keys`) and users (`/api/v1/users`), and [`require_auth`], the middleware
-//! that asks for a session or a key on everything under /api/v1 and /live except health,
-//! login and the OpenAPI document. A key that was revoked gets 403, anything else missing
-//! or wrong 401. A live URL may instead carry a signed `?token=` (see [`crate::auth`]).
+//! Authentication: `POST /api/v1/login` (session cookie), `POST /api/v1/logout`,
+//! `GET /api/v1/me`, API keys (`/api/v1/api-keys`) and users (`/api/v1/users`), and
+//! [`require_auth`], the middleware that asks for a session or a key on everything under
+//! /api/v1 and /live except health, login and the OpenAPI document. A key that was revoked
+//! gets 403, anything else missing or wrong 401. A live URL may instead carry a signed
+//! `?token=` (see [`crate::auth`]). Handlers learn who calls through [`Caller`].
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::json::ApiJson;
@@ -26,6 +28,7 @@ pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/api/v1/login", post(login))
         .route("/api/v1/logout", post(logout))
+        .route("/api/v1/me", get(me))
         .route("/api/v1/api-keys", get(list_keys).post(create_key))
         .route("/api/v1/api-keys/{id}", delete(revoke_key))
         .route("/api/v1/users", get(list_users).post(create_user))
@@ -35,11 +38,90 @@ pub fn routes() -> Router<ApiState> {
 /// Who made a request, put into the request's extensions by [`require_auth`].
 #[derive(Debug, Clone)]
 pub enum Principal {
-    User(UserRecord),
-    Key(ApiKeyRecord),
-    /// A signed live-view token for one session.
+    /// A dashboard login: its user and the hash of its session token.
+    Session {
+        user: UserRecord,
+        token_hash: String,
+    },
+    /// An API key and its owner's current record (`None`: a key created while auth was
+    /// off, which has no owner and no admin rights).
+    Key {
+        key: ApiKeyRecord,
+        owner: Option<UserRecord>,
+    },
+    /// A signed live-view token for one live session.
     LiveToken,
 }
+
+impl Principal {
+    /// The user acting: the session's, or the key's owner.
+    pub fn user(&self) -> Option<&UserRecord> {
+        match self {
+            Principal::Session { user, .. } => Some(user),
+            Principal::Key { owner, .. } => owner.as_ref(),
+            Principal::LiveToken => None,
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.user().is_some_and(|u| u.is_admin)
+    }
+}
+
+/// Who calls a handler. With auth off everyone may do everything (`Open`); with auth on
+/// the middleware has checked the credentials, and a request that somehow got past it
+/// without them is refused here rather than treated as an admin.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Open,
+    Authenticated(Principal),
+}
+
+impl FromRequestParts<ApiState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &ApiState) -> Result<Self, ApiError> {
+        if !s.config.auth.enabled {
+            return Ok(Caller::Open);
+        }
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .map(Caller::Authenticated)
+            .ok_or_else(|| ApiError::Unauthorized(NO_CREDENTIALS.into()))
+    }
+}
+
+impl Caller {
+    pub fn principal(&self) -> Option<&Principal> {
+        match self {
+            Caller::Open => None,
+            Caller::Authenticated(p) => Some(p),
+        }
+    }
+
+    /// The user acting, if any (none with auth off).
+    pub fn user(&self) -> Option<&UserRecord> {
+        self.principal().and_then(Principal::user)
+    }
+
+    /// Whether the caller may manage users and every key: an admin, or anyone with auth off.
+    pub fn is_admin(&self) -> bool {
+        self.principal().is_none_or(Principal::is_admin)
+    }
+
+    /// 403 unless [`Caller::is_admin`]; `what` completes "only an admin may ...".
+    pub fn require_admin(&self, what: &str) -> Result<(), ApiError> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!("only an admin may {what}")))
+        }
+    }
+}
+
+const NO_CREDENTIALS: &str = "credentials needed: log in, or send Authorization: Bearer <API key>";
 
 fn is_public(method: &Method, path: &str) -> bool {
     let protected = path.starts_with("/api/v1/") || path == "/api/v1" || path.starts_with("/live/");
@@ -90,12 +172,23 @@ async fn authenticate(
         if rec.revoked_at.is_some() {
             return Err(ApiError::Forbidden("this API key was revoked".into()));
         }
-        s.store.touch_api_key(rec.id, now).await?;
-        return Ok(Principal::Key(rec));
+        // `last_used_at` to the minute: a write per request would cost more than it tells.
+        if rec.last_used_at.is_none_or(|t| now - t >= 60_000) {
+            s.store.touch_api_key(rec.id, now).await?;
+        }
+        let owner = match rec.user_id {
+            Some(id) => s.store.get_user(id).await?,
+            None => None,
+        };
+        return Ok(Principal::Key { key: rec, owner });
     }
     if let Some(tok) = cookie(headers, SESSION_COOKIE) {
-        return match s.store.session_user(&token_hash(tok), now).await? {
-            Some(u) => Ok(Principal::User(u)),
+        let hash = token_hash(tok);
+        return match s.store.session_user(&hash, now).await? {
+            Some(user) => Ok(Principal::Session {
+                user,
+                token_hash: hash,
+            }),
             None => Err(ApiError::Unauthorized(
                 "the session expired or ended; log in again".into(),
             )),
@@ -115,9 +208,7 @@ async fn authenticate(
             "the live token is invalid or expired".into(),
         ));
     }
-    Err(ApiError::Unauthorized(
-        "credentials needed: log in, or send Authorization: Bearer <API key>".into(),
-    ))
+    Err(ApiError::Unauthorized(NO_CREDENTIALS.into()))
 }
 
 /// Lets a request through only with valid credentials (see the module documentation).
@@ -219,12 +310,48 @@ pub struct NewKeyBody {
     pub name: String,
 }
 
-fn principal_user(p: Option<axum::Extension<Principal>>) -> Option<i64> {
-    match p.map(|e| e.0) {
-        Some(Principal::User(u)) => Some(u.id),
-        Some(Principal::Key(k)) => k.user_id,
+/// `GET /api/v1/me`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Me {
+    /// The logged-in user, or the API key's owner; null with auth off or for a key
+    /// without an owner.
+    pub user: Option<UserRecord>,
+    /// The API key the request came with (absent for a dashboard login).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<KeyRef>,
+    /// false: everything is open and there is nobody to log in as.
+    pub auth_enabled: bool,
+}
+
+/// Which API key a request used.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct KeyRef {
+    pub id: i64,
+    pub name: String,
+    /// The key's first characters.
+    pub prefix: String,
+}
+
+/// Who the credentials of this request belong to. The dashboard asks this first: 401 means
+/// "show the login page".
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth",
+    responses((status = 200, description = "The caller", body = Me),
+    (status = 401, description = "No or wrong credentials", body = super::openapi::ErrorBody),
+    (status = 403, description = "A revoked API key", body = super::openapi::ErrorBody)))]
+pub(super) async fn me(caller: Caller) -> Json<Me> {
+    let api_key = match caller.principal() {
+        Some(Principal::Key { key, .. }) => Some(KeyRef {
+            id: key.id,
+            name: key.name.clone(),
+            prefix: key.prefix.clone(),
+        }),
         _ => None,
-    }
+    };
+    Json(Me {
+        user: caller.user().cloned(),
+        api_key,
+        auth_enabled: matches!(caller, Caller::Authenticated(_)),
+    })
 }
 
 /// Every API key (revoked ones too), without the keys themselves.
@@ -245,7 +372,7 @@ pub(super) async fn list_keys(State(s): State<ApiState>) -> Result<Json<Value>, 
     (status = 422, description = "Bad input", body = super::openapi::ErrorBody)))]
 pub(super) async fn create_key(
     State(s): State<ApiState>,
-    p: Option<axum::Extension<Principal>>,
+    caller: Caller,
     ApiJson(body): ApiJson<NewKeyBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     if body.name.trim().is_empty() {
@@ -259,7 +386,7 @@ pub(super) async fn create_key(
             &body.name,
             &token_hash(&key),
             prefix,
-            principal_user(p),
+            caller.user().map(|u| u.id),
             unix_ms(),
         )
         .await?;

@@ -32,6 +32,30 @@ pub struct ApiKeyRecord {
     pub revoked_at: Option<i64>,
 }
 
+/// The outcome of a change that must leave at least one admin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserChange {
+    /// Done; the user as it is now (as it was, for a deletion).
+    Done(UserRecord),
+    NotFound,
+    /// Refused: no admin would be left.
+    LastAdmin,
+}
+
+/// What [`Store::update_user`] changes; `None` leaves a field alone.
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    /// A new argon2 hash (never printed).
+    pub password_hash: Option<StoredPassword>,
+    pub is_admin: Option<bool>,
+}
+
+enum Change<'a> {
+    Delete,
+    /// The patch and the session to keep when the password changes.
+    Update(&'a UserPatch, Option<&'a str>),
+}
+
 const USER_COLUMNS: &str = "id, username, password_hash, is_admin, created_at";
 const KEY_COLUMNS: &str = "id, name, prefix, user_id, created_at, last_used_at, revoked_at";
 
@@ -91,6 +115,134 @@ impl Store {
             .bind(id)
             .fetch_optional(pool)
             .await?))
+    }
+
+    /// Deletes a user with their sessions and keys, unless they are the last admin.
+    pub async fn delete_user_keeping_an_admin(&self, id: i64) -> Result<UserChange> {
+        self.change_keeping_an_admin(id, Change::Delete).await
+    }
+
+    /// Changes a user's password and/or admin flag, unless that demotes the last admin. A
+    /// new password ends the user's sessions except `keep_session` (a token hash: the
+    /// session that made the change).
+    pub async fn update_user(
+        &self,
+        id: i64,
+        patch: &UserPatch,
+        keep_session: Option<&str>,
+    ) -> Result<UserChange> {
+        self.change_keeping_an_admin(id, Change::Update(patch, keep_session))
+            .await
+    }
+
+    /// One transaction: lock the admins, apply the change (a deletion when `change` gives
+    /// `None`), and roll back when no admin is left. Locking the admin rows first (a write:
+    /// row locks on PostgreSQL, the write lock on SQLite) makes concurrent demotions of
+    /// the last two admins wait for each other instead of both succeeding.
+    async fn change_keeping_an_admin(&self, id: i64, change: Change<'_>) -> Result<UserChange> {
+        let select = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("UPDATE users SET is_admin = is_admin WHERE is_admin")
+                .execute(&mut *tx)
+                .await?;
+            let Some(before) = sqlx::query_as::<_, UserRecord>(sqlx::AssertSqlSafe(select.clone()))
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+            else {
+                return Ok(UserChange::NotFound);
+            };
+            let after = match change {
+                Change::Delete => {
+                    sqlx::query("DELETE FROM users WHERE id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    before
+                }
+                Change::Update(patch, keep_session) => {
+                    if let Some(hash) = &patch.password_hash {
+                        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                            .bind(hash)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                        sqlx::query(
+                            "DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2",
+                        )
+                        .bind(id)
+                        .bind(keep_session.unwrap_or(""))
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    if let Some(admin) = patch.is_admin {
+                        sqlx::query("UPDATE users SET is_admin = $1 WHERE id = $2")
+                            .bind(admin)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    sqlx::query_as::<_, UserRecord>(sqlx::AssertSqlSafe(select))
+                        .bind(id)
+                        .fetch_one(&mut *tx)
+                        .await?
+                }
+            };
+            let admins: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE is_admin")
+                .fetch_one(&mut *tx)
+                .await?;
+            if admins == 0 {
+                tx.rollback().await?;
+                return Ok(UserChange::LastAdmin);
+            }
+            tx.commit().await?;
+            Ok(UserChange::Done(after))
+        })
+    }
+
+    /// Sets `username`'s password and ends their sessions; creates the user as an admin
+    /// when there is none of that name. Returns the user and whether it was created.
+    pub async fn reset_password(
+        &self,
+        username: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<(UserRecord, bool)> {
+        let update = sqlx::AssertSqlSafe(format!(
+            "UPDATE users SET password_hash = $1 WHERE username = $2 RETURNING {USER_COLUMNS}"
+        ));
+        let updated = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let u = sqlx::query_as::<_, UserRecord>(update)
+                .bind(password_hash)
+                .bind(username)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(u) = &u {
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                    .bind(u.id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            u
+        });
+        match updated {
+            Some(u) => Ok((u, false)),
+            None => Ok((
+                self.insert_user(username, password_hash, true, now).await?,
+                true,
+            )),
+        }
+    }
+
+    /// Ends every session of a user; returns how many.
+    pub async fn end_sessions(&self, user_id: i64) -> Result<u64> {
+        let sql = "DELETE FROM sessions WHERE user_id = $1";
+        Ok(
+            on_pool!(self, pool => sqlx::query(sql).bind(user_id).execute(pool).await?.rows_affected()),
+        )
     }
 
     /// Deletes a user with their sessions and keys; false when there was none.
@@ -176,6 +328,32 @@ impl Store {
     pub async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>> {
         let sql = sqlx::AssertSqlSafe(format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY id"));
         Ok(on_pool!(self, pool => sqlx::query_as::<_, ApiKeyRecord>(sql).fetch_all(pool).await?))
+    }
+
+    /// The keys of one owner (`None`: keys without an owner), revoked ones included.
+    pub async fn list_api_keys_of(&self, owner: Option<i64>) -> Result<Vec<ApiKeyRecord>> {
+        let sql = sqlx::AssertSqlSafe(match owner {
+            Some(_) => format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = $1 ORDER BY id"),
+            None => format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id IS NULL ORDER BY id"),
+        });
+        Ok(on_pool!(self, pool => {
+            let q = sqlx::query_as::<_, ApiKeyRecord>(sql);
+            let q = match owner {
+                Some(id) => q.bind(id),
+                None => q,
+            };
+            q.fetch_all(pool).await?
+        }))
+    }
+
+    pub async fn get_api_key(&self, id: i64) -> Result<Option<ApiKeyRecord>> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1"));
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, ApiKeyRecord>(sql)
+            .bind(id)
+            .fetch_optional(pool)
+            .await?),
+        )
     }
 
     /// The key with this hash, revoked or not.
