@@ -1,17 +1,26 @@
 // The dashboard's entry point: the header with tabs (Devices, Live, Sessions; the URL hash
-// says which), the connection indicator, and the event feed that keeps every view current.
+// says which), the connection indicator, the account (user name, Log out), and the event
+// feed that keeps every view current. When the server asks for a login (GET /api/v1/me
+// answers 401, or any request does later) the login view replaces the dashboard; the hash
+// is left alone, so after the login the user lands where they were headed.
 
-import { api } from './api.js';
-import { h, setText } from './dom.js';
+import { api, credentialsChanged, onUnauthorized } from './api.js';
+import { logout, onOtherTab, session, whoami } from './auth.js';
+import { h, setText, toast } from './dom.js';
 import { devicesView } from './devices.js';
 import { feed } from './events.js';
 import { liveView } from './live.js';
+import { loginView } from './login.js';
 import { sessionsView } from './sessions.js';
-import { loadDevices, loadSessions } from './state.js';
+import { loadDevices, loadSessions, resetState } from './state.js';
 
 const main = document.getElementById('main');
 const conn = document.getElementById('conn');
 const version = document.getElementById('version');
+const nav = document.querySelector('nav[role="tablist"]');
+const account = document.getElementById('account');
+const accountUser = document.getElementById('account-user');
+const logoutButton = document.getElementById('logout');
 
 const live = liveView();
 const views = {
@@ -29,9 +38,17 @@ for (const v of Object.values(views)) {
   main.append(v.root);
 }
 
+const login = loginView({ onLoggedIn: () => signedIn() });
+login.root.hidden = true;
+main.append(login.root);
+
+// 'loading' until /api/v1/me answers, then 'in' (dashboard) or 'out' (login view).
+let mode = 'loading';
+
 const tabs = [...document.querySelectorAll('[role="tab"]')];
 
 function show() {
+  if (mode !== 'in') return;
   const name = (location.hash.match(/^#\/(\w+)/) || [])[1];
   const current = views[name] ? name : 'devices';
   for (const [k, v] of Object.entries(views)) v.root.hidden = k !== current;
@@ -72,14 +89,72 @@ feed.onMode((mode) => {
       : 'Connecting to the event stream';
 });
 
+// The dashboard, for the user `session` names (none with auth off).
+function signedIn() {
+  const fromLogin = mode === 'out';
+  mode = 'in';
+  credentialsChanged();
+  login.root.hidden = true;
+  nav.hidden = false;
+  conn.hidden = false;
+  const user = session.authEnabled && session.user;
+  account.hidden = !user;
+  setText(accountUser, user ? user.username : '');
+  accountUser.title = user && user.is_admin ? 'Administrator' : '';
+  show();
+  if (fromLogin) main.focus();
+  loadDevices();
+  loadSessions();
+  feed.start();
+}
+
+// The login view, with `reason` above the form. Everything that talks to the server stops
+// (event stream, polling, live tiles) and what the last user saw is forgotten.
+function signedOut(reason) {
+  if (mode === 'out') return;
+  mode = 'out';
+  session.user = null;
+  feed.stop();
+  live.closeAll();
+  resetState();
+  for (const v of Object.values(views)) v.root.hidden = true;
+  nav.hidden = true;
+  conn.hidden = true;
+  account.hidden = true;
+  setText(accountUser, '');
+  login.root.hidden = false;
+  document.title = 'Log in · vigil';
+  login.show(reason);
+}
+
+onUnauthorized(() => {
+  if (mode === 'in') signedOut('Your session has ended. Log in again.');
+});
+
+logoutButton.addEventListener('click', async () => {
+  logoutButton.disabled = true;
+  try {
+    await logout();
+    signedOut('You are logged out.');
+  } catch (e) {
+    toast(`Cannot log out: ${e.message}`, 'error');
+  } finally {
+    logoutButton.disabled = false;
+  }
+});
+
+// Another tab of this browser logged out (same cookie): so are we. It logged in: so are we.
+onOtherTab(async (type) => {
+  if (type === 'logout' && mode === 'in' && session.authEnabled) signedOut('You logged out in another tab.');
+  if (type === 'login' && mode === 'out' && (await whoami())) signedIn();
+});
+
 api('/api/v1/health')
   .then((hl) => setText(version, hl && hl.version ? `v${hl.version}` : ''))
   .catch(() => {});
 
-show();
-loadDevices();
-loadSessions();
-feed.start();
-
 // For tests and the curious: the running views.
-window.vigil = { views, feed, h };
+window.vigil = { views, feed, session, h };
+
+if (await whoami()) signedIn();
+else signedOut();

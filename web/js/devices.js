@@ -102,7 +102,8 @@ export function devicesView({ onPlay }) {
     setText(cells.seen, d.last_seen ? ago(d.last_seen) : 'never');
     cells.seen.title = dateTime(d.last_seen);
     setText(cells.addr, d.source_addr || '—');
-    setText(cells.transport, (d.transport || '—').toUpperCase());
+    setText(cells.transport, (d.registered_transport || '—').toUpperCase());
+    cells.transport.title = d.transport ? `preferred: ${d.transport}` : '';
     const known = state.channels.get(d.device_id);
     const count = d.channel_count ?? (d.catalog_total || (known && !known.error ? known.total : null));
     setText(cells.channels, count === null || count === undefined ? '—' : String(count));

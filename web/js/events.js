@@ -77,6 +77,7 @@ export class EventFeed {
       return;
     }
     clearTimeout(this.retryTimer);
+    if (this.es) this.es.close();
     const es = new EventSource('/api/v1/events');
     this.es = es;
     let opened = false;
@@ -89,8 +90,10 @@ export class EventFeed {
     es.onmessage = (ev) => this.dispatch('message', ev.data);
     for (const t of EVENT_TYPES) es.addEventListener(t, (ev) => this.dispatch(t, ev.data));
     es.onerror = () => {
+      if (this.es !== es) return;
       if (es.readyState === EventSource.CLOSED) {
-        // No event stream on this server (404, wrong type): poll, and look again later.
+        // No event stream on this server (404, wrong type) or a refusal (401: polling's
+        // first request gets the 401 too and brings the login view): poll, look again later.
         es.close();
         this.es = null;
         this.startPolling();
@@ -103,6 +106,19 @@ export class EventFeed {
         this.startPolling();
       }
     };
+  }
+
+  // Closes the stream and stops polling (after a logout: nothing may be asked until the
+  // next login, which calls start() again).
+  stop() {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.stopPolling();
+    if (this.es) {
+      this.es.close();
+      this.es = null;
+    }
+    this.setMode('connecting');
   }
 
   startPolling() {

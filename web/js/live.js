@@ -4,6 +4,7 @@
 // when nobody watches.
 
 import { api, items, missing, wsUrl } from './api.js';
+import { checkSession } from './auth.js';
 import { bitrate, h, pick, setText, toast } from './dom.js';
 import { buildTree, channelName, renderTree } from './channels.js';
 import { LivePlayer, codecLabel } from './player.js';
@@ -117,7 +118,11 @@ export function liveView() {
             el.dataset.state = 'playing';
             this.message('');
           },
-          onEnd: (text) => this.end(text),
+          onEnd: (text, detail) => {
+            this.end(text);
+            // The browser hides a refused WebSocket's status: a dead login shows as 401 here.
+            if (detail && !detail.opened) checkSession();
+          },
           onStall: (stalled) => this.message(stalled ? 'No video from the camera…' : '', stalled ? 'warn' : ''),
         });
         this.player.start();
@@ -381,6 +386,11 @@ export function liveView() {
     root,
     play,
     tiles: () => tiles.slice(0, layout),
+    // Stops every tile (after a logout), which closes their WebSockets.
+    closeAll() {
+      tiles.forEach((t) => t.stop());
+      select(0);
+    },
     showNotice(text) {
       notice.hidden = !text;
       notice.textContent = text || '';

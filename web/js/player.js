@@ -22,8 +22,8 @@ export function canPlay(codec) {
   return typeof MediaSource !== 'undefined' && MediaSource.isTypeSupported(`video/mp4; codecs="${codec}"`);
 }
 
-// handlers: onInfo({codec, width, height}), onUnsupported(codec), onFirstFrame(), onEnd(text),
-// onStall(bool)
+// handlers: onInfo({codec, width, height}), onUnsupported(codec), onFirstFrame(),
+// onEnd(text, {code, opened}), onStall(bool)
 export class LivePlayer {
   constructor(video, url, handlers = {}) {
     this.video = video;
@@ -73,7 +73,8 @@ export class LivePlayer {
       else if (ev.code === 1013) text = 'The connection is too slow for this stream.';
       else if (!gotData) text = 'Cannot open the live stream (the session may have ended).';
       else text = `Connection lost${ev.reason ? `: ${ev.reason}` : ''}.`;
-      this.finish(text);
+      // `opened`: whether media came; a refused handshake (such as a 401) gives none.
+      this.finish(text, { code: ev.code, opened: gotData });
     };
     if (!this.timer) this.timer = setInterval(() => this.tick(), 500);
     this.lastMessageAt = performance.now();
@@ -251,9 +252,9 @@ export class LivePlayer {
     return sb.buffered.end(sb.buffered.length - 1) - this.video.currentTime;
   }
 
-  finish(text) {
+  finish(text, detail = { code: null, opened: true }) {
     this.close();
-    this.on.onEnd && this.on.onEnd(text);
+    this.on.onEnd && this.on.onEnd(text, detail);
   }
 
   // Closes the WebSocket (the server stops the session when its last viewer leaves) and

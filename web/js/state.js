@@ -33,6 +33,20 @@ function changed(kind, detail) {
   }
 }
 
+// Forgets everything (after a logout: the next user must not see the last one's lists).
+export function resetState() {
+  state.devices = new Map();
+  state.devicesError = null;
+  state.devicesLoaded = false;
+  state.channels = new Map();
+  state.sessions = [];
+  state.sessionsError = null;
+  state.sessionsLoaded = false;
+  changed('devices');
+  changed('channels');
+  changed('sessions');
+}
+
 let devicesInFlight = null;
 
 export function loadDevices() {
@@ -145,7 +159,7 @@ feed.on((type, ev) => {
       d.online = true;
       d.last_seen = ev.at || Date.now();
       if (ev.address) d.source_addr = ev.address;
-      if (ev.transport) d.transport = ev.transport;
+      if (ev.transport) d.registered_transport = ev.transport;
       changed('devices', id);
     }
     reloadDevicesSoon();
