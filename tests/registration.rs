@@ -54,7 +54,7 @@ async fn registers_over_udp_and_shows_online(backend: Backend) {
     let list = p.devices().await;
     assert_eq!(list.len(), 3, "{list:#?}");
     for d in &list {
-        assert_eq!(d["transport"], "udp", "{d}");
+        assert_eq!(d["registered_transport"], "udp", "{d}");
         let source = d["source_addr"].as_str().unwrap_or_default();
         assert!(
             sim.udp_local_addrs()
@@ -216,7 +216,7 @@ async fn registers_over_tcp_and_shows_online() {
     let ids = ids(&sim);
     p.wait_online(&ids, &[Some(true); 3], WAIT).await;
     for d in p.devices().await {
-        assert_eq!(d["transport"], "tcp", "{d}");
+        assert_eq!(d["registered_transport"], "tcp", "{d}");
     }
     // Keepalives go over the same connections and keep them online past the deadline.
     tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -17,7 +17,10 @@ use super::channels::{ListParams, list};
 use super::json::{ApiJson, nullable};
 use super::{ApiError, ApiState};
 use crate::platform::catalog::QueryError;
-use crate::store::{DevicePatch, DeviceQuery, DeviceRecord, DeviceSort, NewDevice, StoredPassword};
+use crate::platform::events::LiveStopReason;
+use crate::store::{
+    DevicePatch, DeviceQuery, DeviceRecord, DeviceSort, NewDevice, StoredPassword, TransportPref,
+};
 
 /// Default and largest page sizes (as for channels).
 const PER_PAGE: u32 = 100;
@@ -80,23 +83,6 @@ pub(super) struct DeviceListParams {
     per_page: Option<u32>,
 }
 
-/// How a device should reach us, as given when provisioning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub(super) enum Transport {
-    Udp,
-    Tcp,
-}
-
-impl Transport {
-    fn as_str(self) -> &'static str {
-        match self {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-        }
-    }
-}
-
 /// A device password from a request body; never printed.
 #[derive(Clone, Deserialize)]
 #[serde(transparent)]
@@ -121,7 +107,9 @@ pub(super) struct CreateDevice {
     /// `sip.password` applies.
     #[schema(value_type = Option<String>, format = Password)]
     password: Option<Secret>,
-    transport: Option<Transport>,
+    /// How live view reaches the device (SIP transport of the INVITE and RTP transport
+    /// offered); absent or `null`: as the device registered, RTP by `media.transport`.
+    transport: Option<TransportPref>,
 }
 
 /// `PATCH /api/v1/devices/{device_id}`: absent fields stay, `null` clears.
@@ -135,8 +123,8 @@ pub(super) struct UpdateDevice {
     #[schema(value_type = Option<String>, format = Password)]
     password: Option<Option<Secret>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<Transport>)]
-    transport: Option<Option<Transport>>,
+    #[schema(value_type = Option<TransportPref>)]
+    transport: Option<Option<TransportPref>>,
 }
 
 fn check_name(name: Option<&String>) -> Result<(), ApiError> {
@@ -254,7 +242,7 @@ pub(super) async fn create(
         device_id: id.to_string(),
         name: body.name.filter(|n| !n.is_empty()),
         password,
-        transport: body.transport.map(|t| t.as_str().to_owned()),
+        transport_pref: body.transport,
     };
     let row = s
         .store
@@ -297,7 +285,7 @@ pub(super) async fn update(
     let patch = DevicePatch {
         name: body.name.map(|n| n.filter(|n| !n.is_empty())),
         password,
-        transport: body.transport.map(|t| t.map(|t| t.as_str().to_owned())),
+        transport_pref: body.transport,
     };
     let row = s
         .store
@@ -308,21 +296,33 @@ pub(super) async fn update(
     Ok(Json(row))
 }
 
-/// Removes the device and (by the foreign key) its channels; the registry forgets its
-/// registration, so it goes offline and must register again (as an unknown device).
+/// Unregisters and removes a device: its live sessions end (BYE; viewers see the stream
+/// end), its catalog subscription is cancelled (SUBSCRIBE with `Expires: 0`), the registry
+/// forgets it (its keepalives and MESSAGEs get 403 until it registers again, which an
+/// unknown device may only with `sip.allow_unknown_devices`), and its row and channels are
+/// deleted. Other devices are not touched.
 #[utoipa::path(delete, path = "/api/v1/devices/{device_id}", tag = "devices", params(("device_id" = String, Path, description = "20-digit device ID")),
-    responses((status = 204, description = "Removed, with its channels; the device is offline"),
+    responses((status = 204, description = "Removed with its channels: live sessions stopped, catalog subscription cancelled, the device unregistered"),
     (status = 400, description = "Bad input; the message names the field", body = super::openapi::ErrorBody), (status = 404, description = "Not found", body = super::openapi::ErrorBody)))]
 pub(super) async fn remove(
     State(s): State<ApiState>,
     Path(device_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id("device_id", &device_id)?;
-    if !s.store.delete_device(id.as_str()).await? {
+    device(&s, &id).await?;
+    // Everything that talks to the device goes first, while its route is still known:
+    // the unsubscribe and the BYEs travel on it.
+    let route = s.registry.route(id).await;
+    let unsubscribed = s.catalog.remove(id, route).await;
+    let stopped = s.live.stop_device(id, LiveStopReason::DeviceRemoved).await;
+    let removed = s.registry.remove(id).await?;
+    // A session that took the device's route just before the registry forgot it.
+    let late = s.live.stop_device(id, LiveStopReason::DeviceRemoved).await;
+    if !removed {
+        // Removed by a concurrent DELETE.
         return Err(ApiError::NotFound(format!("device {id} not found")));
     }
-    s.registry.reload(id).await;
-    tracing::info!(device_id = %id, "device removed through the API");
+    tracing::info!(device_id = %id, live_sessions = stopped + late, unsubscribed, "device removed through the API");
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -121,6 +121,8 @@ pub enum LiveStopReason {
     MediaError,
     /// The platform is shutting down.
     Shutdown,
+    /// `DELETE /api/v1/devices/{id}` removed the session's device.
+    DeviceRemoved,
 }
 
 /// Where a catalog change came from.

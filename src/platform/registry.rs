@@ -65,6 +65,10 @@ enum Cmd {
     Online {
         reply: oneshot::Sender<Vec<DeviceId>>,
     },
+    Remove {
+        device_id: DeviceId,
+        reply: oneshot::Sender<Result<bool, crate::store::StoreError>>,
+    },
 }
 
 /// Handle to the registry task; cheap to clone.
@@ -81,6 +85,7 @@ impl std::fmt::Debug for Cmd {
             Cmd::Route { .. } => "Route",
             Cmd::Reload { .. } => "Reload",
             Cmd::Online { .. } => "Online",
+            Cmd::Remove { .. } => "Remove",
         })
     }
 }
@@ -144,6 +149,20 @@ impl Registry {
         if self.tx.send(Cmd::Reload { device_id, reply }).await.is_ok() {
             let _ = wait.await;
         }
+    }
+
+    /// Removes a device for good: offline (`device_offline`, reason `removed`), forgotten,
+    /// and deleted from the store with its channels, in the registry's order of events, so
+    /// a REGISTER handled before is not written back after the delete and one handled after
+    /// is a new device's. `Ok(false)` when the store did not have it.
+    pub async fn remove(&self, device_id: DeviceId) -> Result<bool, crate::store::StoreError> {
+        let (reply, wait) = oneshot::channel();
+        self.tx
+            .send(Cmd::Remove { device_id, reply })
+            .await
+            .map_err(|_| crate::store::StoreError::WriterGone)?;
+        wait.await
+            .map_err(|_| crate::store::StoreError::WriterGone)?
     }
 
     /// The devices online right now.
@@ -369,6 +388,16 @@ impl State {
                     .map(|(id, _)| *id)
                     .collect();
                 let _ = reply.send(ids);
+            }
+            Cmd::Remove { device_id, reply } => {
+                self.set_offline(device_id, OfflineReason::Removed).await;
+                self.devices.remove(&device_id);
+                // Registrations queued before must land before the delete, not after it.
+                let removed = match self.writer.flush().await {
+                    Ok(()) => self.store.delete_device(device_id.as_str()).await,
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(removed);
             }
         }
     }

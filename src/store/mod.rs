@@ -77,6 +77,13 @@ pub struct DeviceRecord {
     pub manufacturer: Option<String>,
     pub model: Option<String>,
     pub firmware: Option<String>,
+    /// The integrator's preference (`POST`/`PATCH`): how live INVITEs reach the device and
+    /// how its RTP travels; `null` = follow the device (as it registered, `media.transport`).
+    #[serde(rename = "transport")]
+    #[schema(value_type = Option<TransportPref>)]
+    pub transport_pref: Option<String>,
+    /// How the device last registered (`udp` | `tcp`); read-only, every REGISTER sets it.
+    #[serde(rename = "registered_transport")]
     pub transport: Option<String>,
     pub contact: Option<String>,
     pub source_addr: Option<String>,
@@ -111,13 +118,51 @@ pub struct RegistrationRow {
     pub registered_at: i64,
 }
 
+/// How the integrator wants a device reached, stored as `devices.transport_pref`: the SIP
+/// transport of live INVITEs and the media transport they offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TransportPref {
+    /// SIP and RTP over UDP.
+    Udp,
+    /// SIP over TCP, RTP over TCP with vigil listening (the same as `tcp_passive`).
+    Tcp,
+    /// SIP over TCP, RTP over TCP with vigil listening and the device connecting.
+    TcpPassive,
+    /// SIP over TCP, RTP over TCP with the device listening and vigil connecting.
+    TcpActive,
+}
+
+impl TransportPref {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportPref::Udp => "udp",
+            TransportPref::Tcp => "tcp",
+            TransportPref::TcpPassive => "tcp_passive",
+            TransportPref::TcpActive => "tcp_active",
+        }
+    }
+
+    /// The stored form back; `None` for anything else.
+    pub fn parse(s: &str) -> Option<TransportPref> {
+        [
+            TransportPref::Udp,
+            TransportPref::Tcp,
+            TransportPref::TcpPassive,
+            TransportPref::TcpActive,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+    }
+}
+
 /// A device created through the API before it ever registers.
 #[derive(Debug, Clone, Default)]
 pub struct NewDevice {
     pub device_id: String,
     pub name: Option<String>,
     pub password: Option<StoredPassword>,
-    pub transport: Option<String>,
+    pub transport_pref: Option<TransportPref>,
 }
 
 /// Fields an API PATCH may change; `None` leaves a field as it is.
@@ -125,7 +170,7 @@ pub struct NewDevice {
 pub struct DevicePatch {
     pub name: Option<Option<String>>,
     pub password: Option<Option<StoredPassword>>,
-    pub transport: Option<Option<String>>,
+    pub transport_pref: Option<Option<TransportPref>>,
 }
 
 /// Order of a device list.
@@ -160,9 +205,9 @@ pub(crate) fn like_pattern(s: &str) -> String {
 
 macro_rules! device_columns {
     () => {
-        "device_id, name, manufacturer, model, firmware, transport, contact, source_addr, local_addr, \
-         expires, registered_at, last_seen, online, password, created_at, updated_at, channel_count, \
-         catalog_state, catalog_received, catalog_total, catalog_synced_at"
+        "device_id, name, manufacturer, model, firmware, transport_pref, transport, contact, \
+         source_addr, local_addr, expires, registered_at, last_seen, online, password, created_at, \
+         updated_at, channel_count, catalog_state, catalog_received, catalog_total, catalog_synced_at"
     };
 }
 
@@ -298,13 +343,13 @@ impl Store {
 
     /// Creates a device; an existing ID is a [`StoreError::Conflict`].
     pub async fn insert_device(&self, d: &NewDevice, now: i64) -> Result<DeviceRecord> {
-        let sql = "INSERT INTO devices (device_id, name, password, transport, online, created_at, updated_at) \
+        let sql = "INSERT INTO devices (device_id, name, password, transport_pref, online, created_at, updated_at) \
                    VALUES ($1, $2, $3, $4, FALSE, $5, $6)";
         let res = on_pool!(self, pool => sqlx::query(sql)
             .bind(&d.device_id)
             .bind(&d.name)
             .bind(&d.password)
-            .bind(&d.transport)
+            .bind(d.transport_pref.map(TransportPref::as_str))
             .bind(now)
             .bind(now)
             .execute(pool)
@@ -338,14 +383,15 @@ impl Store {
         if let Some(v) = &p.password {
             cur.password = v.clone();
         }
-        if let Some(v) = &p.transport {
-            cur.transport = v.clone();
+        if let Some(v) = p.transport_pref {
+            cur.transport_pref = v.map(|t| t.as_str().to_owned());
         }
-        let sql = "UPDATE devices SET name = $1, password = $2, transport = $3, updated_at = $4 WHERE device_id = $5";
+        // `transport` (how it registered) is the registry's; a PATCH leaves it alone.
+        let sql = "UPDATE devices SET name = $1, password = $2, transport_pref = $3, updated_at = $4 WHERE device_id = $5";
         on_pool!(self, pool => sqlx::query(sql)
             .bind(&cur.name)
             .bind(&cur.password)
-            .bind(&cur.transport)
+            .bind(&cur.transport_pref)
             .bind(now)
             .bind(device_id)
             .execute(pool)
@@ -354,13 +400,24 @@ impl Store {
         self.get_device(device_id).await
     }
 
-    /// Deletes a device; true when it existed.
+    /// Deletes a device and its channels (removed ones too) in one transaction; true when
+    /// the device existed. The channels go explicitly rather than by the foreign key alone,
+    /// so a connection without SQLite's `foreign_keys` cannot leave them behind.
     pub async fn delete_device(&self, device_id: &str) -> Result<bool> {
-        let n = on_pool!(self, pool => sqlx::query("DELETE FROM devices WHERE device_id = $1")
-            .bind(device_id)
-            .execute(pool)
-            .await?
-            .rows_affected());
+        let n = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM channels WHERE device_id = $1")
+                .bind(device_id)
+                .execute(&mut *tx)
+                .await?;
+            let n = sqlx::query("DELETE FROM devices WHERE device_id = $1")
+                .bind(device_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            n
+        });
         Ok(n > 0)
     }
 
@@ -555,9 +612,137 @@ pub(crate) mod tests {
         assert!(!json.contains("s3cret-pw"), "{json}");
         assert!(!format!("{d:?}").contains("s3cret-pw"));
         assert_eq!(store.list_devices().await.unwrap().len(), 2);
+        transport_preference_outlives_registrations(&store).await;
         assert!(store.delete_device(other).await.unwrap());
         assert!(!store.delete_device(other).await.unwrap());
         assert_eq!(store.list_devices().await.unwrap().len(), 1);
+    }
+
+    /// The preference set through the API and the transport a REGISTER used are two
+    /// columns: neither write touches the other.
+    async fn transport_preference_outlives_registrations(store: &Store) {
+        let id = "34020000001320000003";
+        let d = store
+            .insert_device(
+                &NewDevice {
+                    device_id: id.into(),
+                    transport_pref: Some(TransportPref::Tcp),
+                    ..Default::default()
+                },
+                10_000,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (d.transport_pref.as_deref(), d.transport.as_deref()),
+            (Some("tcp"), None)
+        );
+        let json = serde_json::to_value(&d).unwrap();
+        assert_eq!(json["transport"], "tcp");
+        assert!(json["registered_transport"].is_null(), "{json}");
+        let mut b = writer::Batch::default();
+        b.ops.push(writer::StateWrite::Registered(reg(id, 11_000)));
+        store.apply_batch(&b).await.unwrap();
+        let d = store.get_device(id).await.unwrap().unwrap();
+        assert_eq!(
+            (d.transport_pref.as_deref(), d.transport.as_deref()),
+            (Some("tcp"), Some("udp"))
+        );
+        let patch = |t| DevicePatch {
+            transport_pref: Some(t),
+            ..Default::default()
+        };
+        let d = store
+            .update_device(id, &patch(Some(TransportPref::TcpActive)), 12_000)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (d.transport_pref.as_deref(), d.transport.as_deref()),
+            (Some("tcp_active"), Some("udp"))
+        );
+        let d = store
+            .update_device(id, &patch(None), 13_000)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (d.transport_pref.as_deref(), d.transport.as_deref()),
+            (None, Some("udp"))
+        );
+        assert!(store.delete_device(id).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn sqlite_migration_0004_moves_api_transports_to_the_preference() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/vigil.db", dir.path().display());
+        let opts = SqliteConnectOptions::from_str(&url)
+            .unwrap()
+            .create_if_missing(true);
+        let pool = SqlitePool::connect_with(opts).await.unwrap();
+        sqlx::migrate!("./migrations/sqlite")
+            .run_to(3, &pool)
+            .await
+            .unwrap();
+        for sql in PRE_0004_ROWS {
+            sqlx::query(*sql).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+        let store = Store::connect(&url, 2).await.unwrap();
+        check_0004(&store).await;
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn postgres_migration_0004_moves_api_transports_to_the_preference() {
+        let db = PgTestDb::create().await;
+        let pool = PgPool::connect(&db.url).await.unwrap();
+        sqlx::migrate!("./migrations/postgres")
+            .run_to(3, &pool)
+            .await
+            .unwrap();
+        for sql in PRE_0004_ROWS {
+            sqlx::query(*sql).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+        let store = Store::connect(&db.url, 2).await.unwrap();
+        check_0004(&store).await;
+        store.close().await;
+        db.drop_db().await;
+    }
+
+    /// Rows written before migration 0004: a never-registered device's `transport` came
+    /// from the API and becomes its preference; a registered one's stays what it used.
+    const PRE_0004_ROWS: &[&str] = &[
+        // Provisioned with "tcp", never registered.
+        "INSERT INTO devices (device_id, transport, online, created_at, updated_at) \
+         VALUES ('34020000001320000011', 'tcp', FALSE, 1, 1)",
+        // Registered over UDP (whatever was provisioned is overwritten already).
+        "INSERT INTO devices (device_id, transport, source_addr, local_addr, expires, registered_at, \
+         online, created_at, updated_at) \
+         VALUES ('34020000001320000012', 'udp', '10.0.0.2:5060', '10.0.0.1:5060', 3600, 5, TRUE, 1, 5)",
+        // Provisioned without a transport.
+        "INSERT INTO devices (device_id, online, created_at, updated_at) \
+         VALUES ('34020000001320000013', FALSE, 1, 1)",
+    ];
+
+    async fn check_0004(store: &Store) {
+        let rows: Vec<(String, Option<String>, Option<String>)> = store
+            .list_devices()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.device_id, d.transport_pref, d.transport))
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                ("34020000001320000011".into(), Some("tcp".into()), None),
+                ("34020000001320000012".into(), None, Some("udp".into())),
+                ("34020000001320000013".into(), None, None),
+            ]
+        );
     }
 
     #[tokio::test]

@@ -34,7 +34,7 @@ use vigil_sip::Method;
 
 use super::endpoint::{Endpoint, ManscdpInbound, RequestError};
 use super::events::{Event, EventBus, EventKind, SubscriptionState};
-use super::registry::Registry;
+use super::registry::{DeviceRoute, Registry};
 use super::unix_ms;
 use crate::config::SipConfig;
 use crate::store::Store;
@@ -86,6 +86,11 @@ enum Cmd {
         device_id: DeviceId,
         reply: oneshot::Sender<Result<DeviceStatus, QueryError>>,
     },
+    Remove {
+        device_id: DeviceId,
+        route: Option<DeviceRoute>,
+        reply: oneshot::Sender<bool>,
+    },
 }
 
 /// Handle to the catalog task; cheap to clone.
@@ -100,6 +105,7 @@ impl std::fmt::Debug for Cmd {
         match self {
             Cmd::Refresh { device_id, .. } => write!(f, "Refresh({device_id})"),
             Cmd::Status { device_id, .. } => write!(f, "Status({device_id})"),
+            Cmd::Remove { device_id, .. } => write!(f, "Remove({device_id})"),
         }
     }
 }
@@ -128,6 +134,25 @@ impl CatalogSync {
             Ok(Err(_)) => Err(QueryError::Closed),
             Err(_) => Err(QueryError::Timeout),
         }
+    }
+}
+
+impl CatalogSync {
+    /// Forgets a device that is being removed: its running or queued sync is dropped (no
+    /// more writes for it), open DeviceStatus questions fail, and its catalog subscription
+    /// is cancelled with a SUBSCRIBE `Expires: 0` over `route` (its route before removal),
+    /// answered or not. True when there was a subscription to cancel.
+    pub async fn remove(&self, device_id: DeviceId, route: Option<DeviceRoute>) -> bool {
+        let (reply, wait) = oneshot::channel();
+        let cmd = Cmd::Remove {
+            device_id,
+            route,
+            reply,
+        };
+        if self.tx.send(cmd).await.is_err() {
+            return false;
+        }
+        wait.await.unwrap_or(false)
     }
 }
 
@@ -375,6 +400,59 @@ impl Owner {
                     self.internal_tx.clone(),
                 ));
             }
+            Cmd::Remove {
+                device_id,
+                route,
+                reply,
+            } => {
+                let _ = reply.send(self.remove(device_id, route));
+            }
+        }
+    }
+
+    /// Drops everything about `id` (see [`CatalogSync::remove`]); true when an unsubscribe
+    /// went out.
+    fn remove(&mut self, id: DeviceId, route: Option<DeviceRoute>) -> bool {
+        self.online.remove(&id);
+        self.again.remove(&id);
+        self.refused.remove(&id);
+        self.queue.retain(|(d, _)| *d != id);
+        self.queued.retain(|(d, _)| *d != id);
+        if self.syncs.remove(&id).is_some() {
+            // Its worker sees the channel close and ends without writing or reporting.
+            self.active = self.active.saturating_sub(1);
+        }
+        let asked: Vec<(DeviceId, u32)> = self
+            .status_waiters
+            .keys()
+            .filter(|(d, _)| *d == id)
+            .copied()
+            .collect();
+        for key in asked {
+            if let Some(w) = self.status_waiters.remove(&key) {
+                let _ = w.send(Err(QueryError::Offline));
+            }
+        }
+        let charset = self.charset(&id);
+        self.charsets.remove(&id);
+        let Some(sub) = self.subs.remove(&id) else {
+            return false;
+        };
+        // A SUBSCRIBE in flight finds no entry when it returns and is left to expire.
+        self.publish_subscription(id, SubscriptionState::Ended, Some(0), None);
+        match (sub.dialog, route) {
+            (Some(dialog), Some(route)) => {
+                tokio::spawn(worker::unsubscribe(
+                    self.ctx.clone(),
+                    route,
+                    id,
+                    dialog,
+                    self.sn(),
+                    charset,
+                ));
+                true
+            }
+            _ => false,
         }
     }
 

@@ -454,6 +454,36 @@ async fn subscribe_once(
     }
 }
 
+/// Ends a catalog subscription (SUBSCRIBE `Expires: 0` in its dialog) of a device being
+/// removed; the answer is only logged.
+pub(super) async fn unsubscribe(
+    ctx: Arc<Ctx>,
+    route: DeviceRoute,
+    id: DeviceId,
+    dialog: SubDialog,
+    sn: u32,
+    charset: Charset,
+) {
+    let req = subscribe_request(
+        &ctx.endpoint,
+        &route,
+        id,
+        Some(&dialog),
+        sn,
+        charset,
+        0,
+        &ctx.config,
+    );
+    match ctx.endpoint.request(req, route.peer).await {
+        Ok(r) => {
+            tracing::debug!(device_id = %id, status = r.status.code(), "catalog subscription cancelled")
+        }
+        Err(e) => {
+            tracing::debug!(device_id = %id, error = %e, "catalog unsubscribe got no answer")
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn subscribe_request(
     endpoint: &Endpoint,

@@ -5,7 +5,12 @@
 //! hands the device's BYE to the session whose dialog it names.
 //!
 //! A session ends on `DELETE`, after `media.idle_timeout` without a viewer, on the device's
-//! BYE, or when RTP stops (`media.rtp_timeout`); each start, stop and failure is an event.
+//! BYE, when RTP stops (`media.rtp_timeout`) or when its device is removed; each start, stop
+//! and failure is an event.
+//!
+//! How a session reaches its device: the RTP transport is the request's, else the device's
+//! transport preference (`devices.transport_pref`), else `media.transport`; the INVITE goes
+//! the way the device registered unless its preference names the other SIP transport.
 
 mod plan;
 mod session;
@@ -26,9 +31,10 @@ use vigil_sip::{DialogId, Method, Request, Response};
 use super::endpoint::{Endpoint, InboundRequest};
 use super::events::{EventBus, LiveStopReason};
 use super::media::{Hub, IngestHandle, IngestTransport, RtpPorts};
-use super::registry::Registry;
+use super::registry::{DeviceRoute, Registry};
 use crate::config::{Config, RtpTransport};
-use crate::store::Store;
+use crate::store::{DeviceRecord, Store, TransportPref};
+use crate::transport::{Peer, Proto};
 use session::{Session, SessionCmd};
 use ssrc::SsrcPool;
 
@@ -36,6 +42,11 @@ use ssrc::SsrcPool;
 const BYE_QUEUE: usize = 1024;
 /// How long `shutdown` gives sessions to send their BYEs.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
+/// How long `stop_device` waits for its sessions' BYEs (each gives up after 2 s).
+const STOP_DEVICE_WAIT: Duration = Duration::from_secs(5);
+/// How long a SIP connection over TCP to a device that registered over UDP may take before
+/// the INVITE goes over UDP after all.
+const CONNECT_WAIT: Duration = Duration::from_secs(2);
 
 /// Why a live session could not be started (or joined).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -123,6 +134,9 @@ pub struct LiveSessionInfo {
     pub state: &'static str,
     /// As offered.
     pub transport: RtpTransport,
+    /// How the INVITE went: `udp` or `tcp`.
+    #[schema(value_type = String)]
+    pub sip_transport: &'static str,
     /// Decimal, 10 digits.
     #[schema(value_type = String)]
     pub ssrc: Ssrc,
@@ -161,6 +175,7 @@ struct Entry {
     channel_id: String,
     device_id: String,
     transport: RtpTransport,
+    sip_transport: Proto,
     ssrc: Ssrc,
     local_port: u16,
     created_at: i64,
@@ -273,10 +288,11 @@ impl LiveSessions {
         if let Some(joined) = self.join(channel_id).await {
             return joined;
         }
-        let device_id = self.device_of(channel_id).await?;
-        let device: DeviceId = device_id
+        let row = self.device_of(channel_id).await?;
+        let device: DeviceId = row
+            .device_id
             .parse()
-            .map_err(|_| LiveError::Internal(format!("stored device ID {device_id:?}")))?;
+            .map_err(|_| LiveError::Internal(format!("stored device ID {:?}", row.device_id)))?;
         let route =
             self.inner
                 .registry
@@ -284,12 +300,19 @@ impl LiveSessions {
                 .await
                 .ok_or_else(|| LiveError::DeviceOffline {
                     channel_id: channel_id.to_owned(),
-                    device_id: device_id.clone(),
+                    device_id: row.device_id.clone(),
                 })?;
         if self.inner.stop.is_cancelled() {
             return Err(LiveError::ShuttingDown);
         }
-        let transport = transport.unwrap_or(self.inner.config.media.transport);
+        let pref = preference(&row);
+        let transport = transport
+            .or(pref.map(|p| p.1))
+            .unwrap_or(self.inner.config.media.transport);
+        let route = match pref {
+            Some((sip, _)) => self.route_over(route, sip, &device).await,
+            None => route,
+        };
         let phase = {
             let mut t = self.inner.lock();
             // Another request may have started one since we looked.
@@ -314,7 +337,7 @@ impl LiveSessions {
         t: &mut Table,
         channel: DeviceId,
         device: DeviceId,
-        route: super::registry::DeviceRoute,
+        route: DeviceRoute,
         transport: RtpTransport,
     ) -> Result<(String, watch::Receiver<Phase>), LiveError> {
         let inner = &self.inner;
@@ -342,6 +365,7 @@ impl LiveSessions {
             channel_id: channel.to_string(),
             device_id: device.to_string(),
             transport,
+            sip_transport: route.peer.proto,
             ssrc,
             local_port: port.port(),
             created_at: super::unix_ms(),
@@ -414,17 +438,60 @@ impl LiveSessions {
 
     /// The device a channel belongs to: from the catalog, or the device itself when the
     /// ID is a device's (single-channel cameras are often asked by their own ID).
-    async fn device_of(&self, channel_id: &str) -> Result<String, LiveError> {
+    async fn device_of(&self, channel_id: &str) -> Result<DeviceRecord, LiveError> {
         let store = &self.inner.store;
-        match store.get_channel(channel_id).await {
-            Ok(Some(c)) if c.removed_at.is_none() => return Ok(c.device_id),
-            Ok(_) => {}
+        let device_id = match store.get_channel(channel_id).await {
+            Ok(Some(c)) if c.removed_at.is_none() => c.device_id,
+            Ok(_) => channel_id.to_owned(),
             Err(e) => return Err(LiveError::Internal(e.to_string())),
-        }
-        match store.get_device(channel_id).await {
-            Ok(Some(d)) => Ok(d.device_id),
+        };
+        match store.get_device(&device_id).await {
+            Ok(Some(d)) => Ok(d),
+            // Its device was removed since the channel was read.
             Ok(None) => Err(LiveError::UnknownChannel(channel_id.to_owned())),
             Err(e) => Err(LiveError::Internal(e.to_string())),
+        }
+    }
+
+    /// The route for an INVITE over `proto`: the registered one when the device registered
+    /// that way, else its registered address (at its Contact's port) over `proto`. Over TCP
+    /// the connection is opened first, with a CRLF keep-alive (which SIP stacks skip before
+    /// a message, RFC 5626 §4.4.1); a device that takes none is invited the way it
+    /// registered. UDP cannot be tried first: it is used as preferred.
+    async fn route_over(&self, route: DeviceRoute, proto: Proto, device: &DeviceId) -> DeviceRoute {
+        if route.peer.proto == proto {
+            return route;
+        }
+        let sender = &self.inner.endpoint.sender;
+        let local = match proto {
+            Proto::Udp => sender.udp_local(),
+            Proto::Tcp => sender.tcp_local(),
+        };
+        let Some(local) = local else {
+            tracing::warn!(device_id = %device, %proto, "the device prefers a SIP transport vigil does not listen on; inviting it the way it registered");
+            return route;
+        };
+        let peer = Peer {
+            proto,
+            remote: contact_target(&route),
+            local,
+            conn: None,
+        };
+        if proto == Proto::Tcp {
+            let probe = sender.send(&peer, bytes::Bytes::from_static(b"\r\n\r\n"), true);
+            let failed = match tokio::time::timeout(CONNECT_WAIT, probe).await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(_) => Some(format!("no connection within {CONNECT_WAIT:?}")),
+            };
+            if let Some(why) = failed {
+                tracing::warn!(device_id = %device, remote = %peer.remote, error = why, "the device prefers SIP over TCP but takes no connection; inviting it over UDP, as it registered");
+                return route;
+            }
+        }
+        DeviceRoute {
+            peer,
+            contact: route.contact,
         }
     }
 
@@ -448,25 +515,51 @@ impl LiveSessions {
 
     /// Ends every session with a BYE; for a clean shutdown, before the SIP endpoint stops.
     pub async fn shutdown(&self) {
-        let all: Vec<mpsc::Sender<SessionCmd>> = self
+        self.stop_where(|_| true, LiveStopReason::Shutdown, SHUTDOWN_WAIT)
+            .await;
+    }
+
+    /// Ends every session of `device` (starting or playing) with a BYE and `reason`: its
+    /// viewers see the stream end, its port and SSRC are freed. Resolves once they are out
+    /// of the table (BYEs answered or given up on); the number of sessions stopped.
+    pub async fn stop_device(&self, device: DeviceId, reason: LiveStopReason) -> usize {
+        let device = device.to_string();
+        let ids = self
+            .stop_where(|e| e.device_id == device, reason, STOP_DEVICE_WAIT)
+            .await;
+        // A session stopped while starting tells its waiters before it leaves the table.
+        for id in &ids {
+            self.inner.remove(id);
+        }
+        ids.len()
+    }
+
+    /// Sends Stop to the sessions matching `pred` and waits up to `wait` for them; their IDs.
+    async fn stop_where(
+        &self,
+        pred: impl Fn(&Entry) -> bool,
+        reason: LiveStopReason,
+        wait: Duration,
+    ) -> Vec<String> {
+        let matching: Vec<(String, mpsc::Sender<SessionCmd>)> = self
             .inner
             .lock()
             .sessions
             .values()
-            .map(|e| e.cmds.clone())
+            .filter(|e| pred(e))
+            .map(|e| (e.id.clone(), e.cmds.clone()))
             .collect();
-        let mut waits = Vec::new();
-        for cmds in all {
-            let (done, wait) = oneshot::channel();
-            let cmd = SessionCmd::Stop {
-                reason: LiveStopReason::Shutdown,
-                done,
-            };
-            if cmds.send(cmd).await.is_ok() {
-                waits.push(wait);
+        let mut ids = Vec::with_capacity(matching.len());
+        let mut waits = Vec::with_capacity(matching.len());
+        for (id, cmds) in matching {
+            let (done, stopped) = oneshot::channel();
+            if cmds.send(SessionCmd::Stop { reason, done }).await.is_ok() {
+                waits.push(stopped);
             }
+            ids.push(id);
         }
-        let _ = tokio::time::timeout(SHUTDOWN_WAIT, futures_util::future::join_all(waits)).await;
+        let _ = tokio::time::timeout(wait, futures_util::future::join_all(waits)).await;
+        ids
     }
 
     /// The hub of session `id` (for the `/live` routes).
@@ -517,6 +610,7 @@ fn info(e: &Entry) -> LiveSessionInfo {
         device_id: e.device_id.clone(),
         state: if playing { "playing" } else { "starting" },
         transport: e.transport,
+        sip_transport: e.sip_transport.as_str(),
         ssrc: e.ssrc,
         started_at: e.created_at,
         playing_since: e.playing_since,
@@ -579,6 +673,36 @@ async fn route_byes(
         let resp = Response::for_request(&inb.request, 481, "Call/Transaction Does Not Exist");
         inb.responder.respond(resp).await;
     }
+}
+
+/// What a device's transport preference asks of its live sessions: the SIP transport of the
+/// INVITE and the RTP transport offered. `None` without one (or with one not understood).
+fn preference(row: &DeviceRecord) -> Option<(Proto, RtpTransport)> {
+    let stored = row.transport_pref.as_deref()?;
+    let Some(pref) = TransportPref::parse(stored) else {
+        tracing::warn!(
+            device_id = row.device_id,
+            transport = stored,
+            "unknown transport preference stored; ignored"
+        );
+        return None;
+    };
+    Some(match pref {
+        TransportPref::Udp => (Proto::Udp, RtpTransport::Udp),
+        TransportPref::Tcp | TransportPref::TcpPassive => (Proto::Tcp, RtpTransport::TcpPassive),
+        TransportPref::TcpActive => (Proto::Tcp, RtpTransport::TcpActive),
+    })
+}
+
+/// Where to reach a device over the SIP transport it did not register with: the address it
+/// registered from (past NAT, as for every request) at the port its Contact names, 5060
+/// when it names none.
+fn contact_target(route: &DeviceRoute) -> SocketAddr {
+    let port = vigil_sip::header::NameAddr::parse(&route.contact)
+        .ok()
+        .and_then(|c| c.uri.port)
+        .unwrap_or(5060);
+    SocketAddr::new(route.peer.remote.ip(), port)
 }
 
 /// The local address that routes to `remote` (for SDP when we listen on a wildcard
