@@ -94,18 +94,102 @@ macro_rules! channel_columns {
     };
 }
 
-const UPSERT: &str = "INSERT INTO channels (device_id, channel_id, name, manufacturer, model, owner, \
-     civil_code, address, parental, parent_id, safety_way, register_way, secrecy, status, online, \
-     longitude, latitude, ptz_type, extra, first_seen, updated_at, removed_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, NULL) \
-     ON CONFLICT (device_id, channel_id) DO UPDATE SET name = excluded.name, \
-     manufacturer = excluded.manufacturer, model = excluded.model, owner = excluded.owner, \
-     civil_code = excluded.civil_code, address = excluded.address, parental = excluded.parental, \
-     parent_id = excluded.parent_id, safety_way = excluded.safety_way, \
-     register_way = excluded.register_way, secrecy = excluded.secrecy, status = excluded.status, \
-     online = excluded.online, longitude = excluded.longitude, latitude = excluded.latitude, \
-     ptz_type = excluded.ptz_type, extra = excluded.extra, updated_at = excluded.updated_at, \
-     removed_at = NULL";
+/// Rows per multi-row statement, largest first. A catalog is written in as few statements
+/// as these sizes allow (2,000 channels: 7 × 256 + 3 × 64 + 16), each statement text
+/// prepared once per connection: a fixed set of texts keeps sqlx's statement cache from
+/// churning through one text per catalog size. The largest upsert binds 2 + 256 × 18 =
+/// 4,610 values, well below SQLite's limit (32,766 since 3.32; the bundled library is newer)
+/// and PostgreSQL's 65,535.
+const CHUNKS: [usize; 5] = [256, 64, 16, 4, 1];
+
+/// Values bound per upserted row (`$1` device ID and `$2` time are shared by all rows).
+const UPSERT_ROW_VALUES: usize = 18;
+
+/// `CHUNKS` sizes, largest first, that add up to `n`.
+fn chunk_sizes(mut n: usize) -> impl Iterator<Item = (usize, usize)> {
+    let mut k = 0;
+    std::iter::from_fn(move || {
+        while k < CHUNKS.len() && CHUNKS[k] > n {
+            k += 1;
+        }
+        let size = *CHUNKS.get(k)?;
+        n -= size;
+        Some((k, size))
+    })
+}
+
+/// The upsert of `rows` channels of one device: `$1` device ID, `$2` time, then
+/// `UPSERT_ROW_VALUES` per row. `first_seen` only counts on insert; `removed_at` is cleared,
+/// so a channel reported again is back.
+fn upsert_sql(rows: usize) -> String {
+    use std::fmt::Write;
+    let mut sql = String::from(
+        "INSERT INTO channels (device_id, channel_id, name, manufacturer, model, owner, \
+         civil_code, address, parental, parent_id, safety_way, register_way, secrecy, status, \
+         online, longitude, latitude, ptz_type, extra, first_seen, updated_at) VALUES ",
+    );
+    for r in 0..rows {
+        let base = 3 + r * UPSERT_ROW_VALUES;
+        sql.push_str(if r == 0 { "($1" } else { ", ($1" });
+        for v in base..base + UPSERT_ROW_VALUES {
+            let _ = write!(sql, ", ${v}");
+        }
+        sql.push_str(", $2, $2)");
+    }
+    sql.push_str(
+        " ON CONFLICT (device_id, channel_id) DO UPDATE SET name = excluded.name, \
+         manufacturer = excluded.manufacturer, model = excluded.model, owner = excluded.owner, \
+         civil_code = excluded.civil_code, address = excluded.address, parental = excluded.parental, \
+         parent_id = excluded.parent_id, safety_way = excluded.safety_way, \
+         register_way = excluded.register_way, secrecy = excluded.secrecy, status = excluded.status, \
+         online = excluded.online, longitude = excluded.longitude, latitude = excluded.latitude, \
+         ptz_type = excluded.ptz_type, extra = excluded.extra, updated_at = excluded.updated_at, \
+         removed_at = NULL",
+    );
+    sql
+}
+
+/// Which of `rows` channel IDs (`$2`...) of device `$1` are present (not removed).
+fn present_sql(rows: usize) -> String {
+    let list: Vec<String> = (2..2 + rows).map(|v| format!("${v}")).collect();
+    format!(
+        "SELECT channel_id FROM channels WHERE device_id = $1 AND removed_at IS NULL \
+         AND channel_id IN ({})",
+        list.join(", ")
+    )
+}
+
+/// Statement texts by `CHUNKS` index, built once.
+struct ChunkSql {
+    upsert: Vec<String>,
+    present: Vec<String>,
+}
+
+fn chunk_sql() -> &'static ChunkSql {
+    static SQL: std::sync::OnceLock<ChunkSql> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| ChunkSql {
+        upsert: CHUNKS.iter().map(|&n| upsert_sql(n)).collect(),
+        present: CHUNKS.iter().map(|&n| present_sql(n)).collect(),
+    })
+}
+
+/// The items to write, one per channel ID: a channel listed twice is written once, with its
+/// last content (what upserting the list in order would leave), at its first position.
+fn distinct_items(items: &[CatalogItem]) -> Vec<&CatalogItem> {
+    let mut at: std::collections::HashMap<&str, usize> =
+        std::collections::HashMap::with_capacity(items.len());
+    let mut out: Vec<&CatalogItem> = Vec::with_capacity(items.len());
+    for item in items {
+        match at.entry(item.device_id.as_str()) {
+            std::collections::hash_map::Entry::Occupied(e) => out[*e.get()] = item,
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(out.len());
+                out.push(item);
+            }
+        }
+    }
+    out
+}
 
 /// Fields of a catalog item that have no column of their own, as JSON.
 fn extra_json(item: &CatalogItem) -> String {
@@ -152,42 +236,45 @@ impl Store {
                 .bind(device_id)
                 .execute(&mut *tx)
                 .await?;
+            // A multi-row statement per chunk: first which channels are present already
+            // (to tell added from updated), then the upsert. Statements, not rows, are what
+            // costs here (each is a round trip to SQLite's worker thread or the server).
+            let sql = chunk_sql();
+            let distinct = distinct_items(items);
             let mut new_rows = 0u64;
-            for item in items {
-                let existed: Option<i64> = sqlx::query_scalar(
-                    "SELECT first_seen FROM channels WHERE device_id = $1 AND channel_id = $2 AND removed_at IS NULL",
-                )
-                .bind(device_id)
-                .bind(&item.device_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if existed.is_none() {
-                    new_rows += 1;
+            let mut rest = distinct.as_slice();
+            for (k, size) in chunk_sizes(distinct.len()) {
+                let (chunk, tail) = rest.split_at(size);
+                rest = tail;
+                let mut present = sqlx::query_scalar::<_, String>(sql.present[k].as_str()).bind(device_id);
+                for item in chunk {
+                    present = present.bind(&item.device_id);
                 }
-                sqlx::query(UPSERT)
-                    .bind(device_id)
-                    .bind(&item.device_id)
-                    .bind(&item.name)
-                    .bind(&item.manufacturer)
-                    .bind(&item.model)
-                    .bind(&item.owner)
-                    .bind(&item.civil_code)
-                    .bind(&item.address)
-                    .bind(item.parental.map(i32::from))
-                    .bind(&item.parent_id)
-                    .bind(item.safety_way.map(i32::from))
-                    .bind(item.register_way.map(i32::from))
-                    .bind(item.secrecy.map(i32::from))
-                    .bind(&item.status)
-                    .bind(item.is_online())
-                    .bind(item.longitude)
-                    .bind(item.latitude)
-                    .bind(item.ptz_type.map(i32::from))
-                    .bind(extra_json(item))
-                    .bind(now)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                let present = present.fetch_all(&mut *tx).await?;
+                new_rows += (size - present.len()) as u64;
+                let mut upsert = sqlx::query(sql.upsert[k].as_str()).bind(device_id).bind(now);
+                for item in chunk {
+                    upsert = upsert
+                        .bind(&item.device_id)
+                        .bind(&item.name)
+                        .bind(&item.manufacturer)
+                        .bind(&item.model)
+                        .bind(&item.owner)
+                        .bind(&item.civil_code)
+                        .bind(&item.address)
+                        .bind(item.parental.map(i32::from))
+                        .bind(&item.parent_id)
+                        .bind(item.safety_way.map(i32::from))
+                        .bind(item.register_way.map(i32::from))
+                        .bind(item.secrecy.map(i32::from))
+                        .bind(&item.status)
+                        .bind(item.is_online())
+                        .bind(item.longitude)
+                        .bind(item.latitude)
+                        .bind(item.ptz_type.map(i32::from))
+                        .bind(extra_json(item));
+                }
+                upsert.execute(&mut *tx).await?;
             }
             diff.added = new_rows;
             diff.updated = items.len() as u64 - new_rows;
@@ -525,6 +612,157 @@ mod tests {
         // Deleting the device takes its channels with it.
         store.delete_device(NVR).await.unwrap();
         assert_eq!(store.list_channels(&all).await.unwrap().1, 0);
+    }
+
+    /// A big catalog in every chunk size: duplicates, a channel coming back, a partial write
+    /// that keeps what it does not list, and a complete one that removes it.
+    async fn exercise_big_catalog(store: Store) {
+        let mut b = Batch::default();
+        b.ops.push(StateWrite::Registered(RegistrationRow {
+            device_id: NVR.into(),
+            transport: "udp".into(),
+            contact: String::new(),
+            source_addr: "127.0.0.1:5070".into(),
+            local_addr: "127.0.0.1:5060".into(),
+            expires: 3600,
+            registered_at: 1,
+        }));
+        store.apply_batch(&b).await.unwrap();
+        let id = |n: usize| format!("340200000013{n:08}");
+        // 256 + 64 + 16 + 4 + 1 + 1 + 1 = 343: one statement of each size and the 1-row one
+        // thrice.
+        let mut items: Vec<CatalogItem> = (0..343)
+            .map(|n| item(&id(n), &format!("通道{n} 东门㐀"), "ON"))
+            .collect();
+        // Listed twice (devices repeat packets): the last content wins, counted as one
+        // channel added and one item updated, as one upsert after the other would.
+        let mut again = item(&id(7), "第二次", "OFF");
+        again.longitude = Some(116.5);
+        items.push(again);
+        let d = store.apply_catalog(NVR, &items, true, 100).await.unwrap();
+        assert_eq!(
+            d,
+            CatalogDiff {
+                added: 343,
+                updated: 1,
+                removed: 0
+            }
+        );
+        let all = ChannelQuery {
+            device_id: Some(NVR.into()),
+            include_removed: true,
+            per_page: 1000,
+            ..Default::default()
+        };
+        let (rows, total) = store.list_channels(&all).await.unwrap();
+        assert_eq!(total, 343);
+        for (n, row) in rows.iter().enumerate() {
+            assert_eq!(row.channel_id, id(n));
+            assert_eq!(
+                (row.first_seen, row.updated_at, row.removed_at),
+                (100, 100, None)
+            );
+            if n != 7 {
+                assert_eq!(
+                    row.name.as_deref(),
+                    Some(format!("通道{n} 东门㐀").as_str())
+                );
+                assert_eq!((row.online, row.ptz_type), (Some(true), Some(1)));
+            }
+        }
+        assert_eq!(rows[7].name.as_deref(), Some("第二次"));
+        assert_eq!(
+            (rows[7].online, rows[7].longitude),
+            (Some(false), Some(116.5))
+        );
+
+        // A partial catalog of the first 300 (one renamed) adds and updates only.
+        let mut part = items[..300].to_vec();
+        part[299].name = Some("改名".into());
+        let d = store.apply_catalog(NVR, &part, false, 200).await.unwrap();
+        assert_eq!(
+            d,
+            CatalogDiff {
+                added: 0,
+                updated: 300,
+                removed: 0
+            }
+        );
+        let (rows, _) = store.list_channels(&all).await.unwrap();
+        assert!(rows.iter().all(|r| r.removed_at.is_none()));
+        assert_eq!(rows[299].name.as_deref(), Some("改名"));
+        assert_eq!((rows[299].first_seen, rows[299].updated_at), (100, 200));
+        assert_eq!(rows[300].updated_at, 100);
+
+        // A complete catalog of channels 10..320 and one new: 0..10 and 320..343 are removed.
+        let mut full: Vec<CatalogItem> = items[10..320].to_vec();
+        full.push(item(&id(9000), "新", "ON"));
+        let d = store.apply_catalog(NVR, &full, true, 300).await.unwrap();
+        assert_eq!(
+            d,
+            CatalogDiff {
+                added: 1,
+                updated: 310,
+                removed: 33
+            }
+        );
+        // Back in the next complete catalog: a removed channel counts as added again and
+        // keeps its first_seen.
+        let d = store
+            .apply_catalog(NVR, &items[..320], true, 400)
+            .await
+            .unwrap();
+        assert_eq!(
+            d,
+            CatalogDiff {
+                added: 10,
+                updated: 310,
+                removed: 1
+            }
+        );
+        let c = store.get_channel(&id(3)).await.unwrap().unwrap();
+        assert_eq!((c.first_seen, c.updated_at, c.removed_at), (100, 400, None));
+        let gone = store.get_channel(&id(9000)).await.unwrap().unwrap();
+        assert_eq!(gone.removed_at, Some(400));
+        let live = ChannelQuery {
+            device_id: Some(NVR.into()),
+            per_page: 1000,
+            ..Default::default()
+        };
+        assert_eq!(store.list_channels(&live).await.unwrap().1, 320);
+    }
+
+    #[test]
+    fn chunk_sizes_add_up_with_few_statements() {
+        let sizes = |n| chunk_sizes(n).map(|(_, s)| s).collect::<Vec<_>>();
+        assert_eq!(sizes(0), Vec::<usize>::new());
+        assert_eq!(sizes(1), [1]);
+        assert_eq!(sizes(16), [16]);
+        assert_eq!(sizes(343), [256, 64, 16, 4, 1, 1, 1]);
+        assert_eq!(sizes(2000), [[256; 7].as_slice(), &[64; 3], &[16]].concat());
+        for n in 0..1200 {
+            assert_eq!(sizes(n).iter().sum::<usize>(), n);
+        }
+        // Every placeholder of the largest statement is numbered once, in order.
+        let sql = upsert_sql(CHUNKS[0]);
+        let last = 2 + CHUNKS[0] * UPSERT_ROW_VALUES;
+        assert!(sql.contains(&format!("${last}, $2, $2)")));
+        assert!(!sql.contains(&format!("${}", last + 1)));
+        assert!(present_sql(2).ends_with("IN ($2, $3)"));
+    }
+
+    #[tokio::test]
+    async fn sqlite_big_catalog_in_chunks_with_duplicates_partial_and_removal() {
+        exercise_big_catalog(Store::connect("sqlite::memory:", 1).await.unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_big_catalog_in_chunks_with_duplicates_partial_and_removal() {
+        let db = PgTestDb::create().await;
+        let store = Store::connect(&db.url, 2).await.unwrap();
+        exercise_big_catalog(store.clone()).await;
+        store.close().await;
+        db.drop_db().await;
     }
 
     #[tokio::test]
