@@ -2,6 +2,7 @@
 //! sessions) is published here once, by the component that owns that state; the API's SSE
 //! stream, the dashboard and webhooks subscribe.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -76,6 +77,43 @@ pub enum EventKind {
         expires: Option<u64>,
         #[serde(skip_serializing_if = "Option::is_none")]
         status: Option<u16>,
+    },
+    /// A device raised an alarm (`Notify/Alarm`), with the fields as it sent them.
+    Alarm {
+        /// The registered device that sent it.
+        device_id: String,
+        /// The alarming channel or alarm input as the alarm's `DeviceID` names it (the
+        /// device's own ID when the device itself alarms).
+        channel_id: String,
+        /// The alarm's `SN`.
+        sn: u32,
+        /// `AlarmPriority`: 1 (highest) to 4.
+        priority: Option<u8>,
+        /// `AlarmMethod`: 1 phone, 2 device, 3 SMS, 4 GPS, 5 video, 6 device fault, 7 other.
+        method: Option<u8>,
+        /// `Info/AlarmType`, whose meaning depends on the method (method 5, type 2: video
+        /// loss).
+        alarm_type: Option<String>,
+        /// `Info/AlarmTypeParam/EventType`: 1 entering, 2 leaving an area.
+        event_type: Option<String>,
+        /// `AlarmTime` as sent (device local time, `2026-11-26T10:15:30`).
+        time: Option<String>,
+        /// `AlarmDescription`.
+        description: Option<String>,
+        longitude: Option<f64>,
+        latitude: Option<f64>,
+        /// Other fields the alarm carried (and typed ones that did not parse), raw.
+        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+        extra: BTreeMap<String, String>,
+    },
+    /// A device reported on a media stream (`Notify/MediaStatus`); `notify_type` `121`
+    /// (`end_of_file`) says a playback or download reached the end of its file.
+    MediaStatus {
+        device_id: String,
+        /// The channel whose stream it is (the notification's `DeviceID`).
+        channel_id: String,
+        notify_type: Option<String>,
+        end_of_file: bool,
     },
     /// A live session delivers video (its first key frame is in the hub).
     LiveStarted {
@@ -171,6 +209,8 @@ impl EventKind {
             EventKind::CatalogChanged { .. } => "catalog_changed",
             EventKind::DeviceInfo { .. } => "device_info",
             EventKind::CatalogSubscription { .. } => "catalog_subscription",
+            EventKind::Alarm { .. } => "alarm",
+            EventKind::MediaStatus { .. } => "media_status",
             EventKind::LiveStarted { .. } => "live_started",
             EventKind::LiveStopped { .. } => "live_stopped",
             EventKind::LiveFailed { .. } => "live_failed",

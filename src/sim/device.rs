@@ -445,6 +445,15 @@ impl Device {
         self.challenge = None;
     }
 
+    /// Sends a MANSCDP body of the caller's making (alarm, media status, ...) as a MESSAGE,
+    /// when registered; its answer is reported like a query result's.
+    pub fn send_manscdp(&mut self, now: Instant, body: Vec<u8>) {
+        if self.state == DeviceState::Registered {
+            self.send_message(now, TxKind::Report, body);
+            self.event(Event::ReportSent);
+        }
+    }
+
     /// The address to put into Via and Contact (a TCP connection's local address).
     pub fn set_local(&mut self, local: SocketAddr) {
         self.local = local;

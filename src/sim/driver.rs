@@ -348,7 +348,7 @@ impl Driver {
     async fn on_cmd(&mut self, i: usize, cmd: DeviceCmd) {
         let now = now();
         // Test hooks set up a device before it powers on.
-        if !matches!(cmd, DeviceCmd::Catalog(_)) {
+        if !matches!(cmd, DeviceCmd::Catalog(_) | DeviceCmd::Send(_)) {
             self.slots[i].started = true;
         }
         let d = &mut self.devices[i];
@@ -364,6 +364,7 @@ impl Driver {
             DeviceCmd::Password(p) => d.set_password(&p),
             DeviceCmd::Catalog(c) => d.catalog_cmd(now, c),
             DeviceCmd::Hangup(channel) => d.hangup(now, channel),
+            DeviceCmd::Send(body) => d.send_manscdp(now, body),
         }
         self.flush(i).await;
     }

@@ -203,6 +203,8 @@ pub(crate) enum DeviceCmd {
     /// Hang up the live calls of this channel (all calls with `None`).
     Hangup(Option<DeviceId>),
     Catalog(device::CatalogCmd),
+    /// Send this MANSCDP body as a MESSAGE (an alarm, a media status, a malformed body).
+    Send(Vec<u8>),
 }
 
 /// Control and observation of a running simulation. Dropping it stops the simulation.
@@ -359,6 +361,14 @@ impl SimHandle {
     pub async fn refuse_catalog_subscribe(&self, i: usize, status: Option<u16>) {
         let cmd = device::CatalogCmd::RefuseSubscribe(status);
         self.send(i, DeviceCmd::Catalog(cmd)).await
+    }
+
+    /// Device `i`, when registered, sends `body` as a MANSCDP MESSAGE, as devices push
+    /// alarms and media status: `Manscdp::AlarmNotify(..).to_body(charset)`, or any bytes to
+    /// see how the platform takes a malformed one. Refusals are counted in
+    /// [`SimStatus::reports_refused`].
+    pub async fn send_manscdp(&self, i: usize, body: Vec<u8>) {
+        self.send(i, DeviceCmd::Send(body)).await
     }
 
     /// Device `i` hangs up the live view of its channel `j` (BYE from the device side).

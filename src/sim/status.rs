@@ -50,6 +50,8 @@ pub struct SimStatus {
     /// Result MESSAGEs sent (catalog pages, device info, ...), and those refused or lost.
     pub reports_sent: u64,
     pub reports_failed: u64,
+    /// Non-2xx answers to result MESSAGEs (and to `SimHandle::send_manscdp`) by status.
+    pub reports_refused: BTreeMap<u16, u64>,
     /// Messages that could not be sent (socket errors, full TCP queues).
     pub send_errors: u64,
     /// Catalog subscriptions and change notifications.
@@ -164,7 +166,12 @@ impl SimStatus {
                 }
             }
             Event::ReportSent => self.reports_sent += 1,
-            Event::ReportFailed { .. } => self.reports_failed += 1,
+            Event::ReportFailed { status } => {
+                self.reports_failed += 1;
+                if let Some(s) = status {
+                    *self.reports_refused.entry(*s).or_default() += 1;
+                }
+            }
             Event::Catalog(a) => self.catalog.apply(i, a),
             Event::InviteReceived { channel } => self.channel_mut(channel).invites += 1,
             Event::InviteAnswered { channel, status } => {

@@ -13,7 +13,11 @@
 //! offline) gets DeviceInfo and Catalog queries; the API asks for refreshes and DeviceStatus.
 //! After its first catalog a device gets a SUBSCRIBE with `Event: Catalog`, refreshed
 //! before it expires; a device that refuses is not asked again until it re-registers.
+//!
+//! Being the one consumer of the endpoint's MANSCDP messages, it also hands alarms and media
+//! status notifications to `alarms`, which publishes them as events.
 
+mod alarms;
 mod collector;
 mod notify;
 mod worker;
@@ -276,6 +280,7 @@ struct Owner {
     /// The charset each device last wrote in; queries go out in the same.
     charsets: HashMap<DeviceId, Charset>,
     status_waiters: HashMap<(DeviceId, u32), oneshot::Sender<Result<DeviceStatus, QueryError>>>,
+    alarms: alarms::Alarms,
     next_generation: u64,
     next_sn: u32,
 }
@@ -302,6 +307,7 @@ impl Owner {
             again: HashSet::new(),
             charsets: HashMap::new(),
             status_waiters: HashMap::new(),
+            alarms: alarms::Alarms::new(),
             next_generation: 1,
             // Devices match answers by SN; start somewhere a restart is unlikely to repeat.
             next_sn: rand::random::<u32>() % 1_000_000 + 1,
@@ -630,6 +636,12 @@ impl Owner {
                         tracing::debug!(device_id = %id, sn = st.sn, "DeviceStatus nobody asked for")
                     }
                 }
+            }
+            Manscdp::AlarmNotify(alarm) => {
+                self.alarms.on_alarm(&self.ctx, id, alarm, inb.charset);
+            }
+            Manscdp::MediaStatusNotify(status) => {
+                self.alarms.on_media_status(&self.ctx, id, &status);
             }
             other => {
                 tracing::debug!(device_id = %id, cmd = other.cmd_type(), root = %other.root(), "MANSCDP message not handled");

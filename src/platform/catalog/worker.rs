@@ -128,7 +128,7 @@ impl Ctx {
     }
 
     /// Sends one MANSCDP MESSAGE to the device and waits for its final response.
-    async fn query(
+    pub(super) async fn query(
         &self,
         route: &DeviceRoute,
         to: &DeviceId,
