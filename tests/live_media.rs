@@ -1,6 +1,8 @@
 //! Live media end to end over real sockets: the test clips streamed in real time as PS over
 //! RTP (UDP, TCP passive, TCP active) into an ingest session, served by the `/live` routes
 //! on a real HTTP listener and checked with ffprobe, a WebSocket client and an HLS fetch.
+//! The routes run here without the platform, so without authentication; tests/live_sessions.rs
+//! plays them through the platform with auth on (signed URLs, API key).
 
 #[path = "common/ffprobe.rs"]
 mod ffprobe;
@@ -17,7 +19,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, timeout};
 
-use ffprobe::ffprobe;
+use ffprobe::{ffmpeg_play, ffprobe};
 use vigil::api::live;
 use vigil::platform::media::{
     EndReason, Hub, HubItem, IngestConfig, IngestHandle, IngestSession, IngestTransport, RtpPorts,
@@ -151,11 +153,90 @@ async fn udp_session(
 ) -> (IngestHandle, JoinHandle<Instant>) {
     let (h, port) = ingest(server, id, |_| IngestTransport::Udp, RTP_TIMEOUT).await;
     let cam = camera(Sink::udp(port).await, codec, cfg, duration);
-    timeout(Duration::from_secs(5), h.first_keyframe())
-        .await
-        .expect("first key frame within 5 s")
-        .expect("session running");
+    playing(&h, Duration::from_secs(5)).await;
     (h, cam)
+}
+
+/// Waits for an ingest's first key frame: the stream plays from then on.
+async fn playing(h: &IngestHandle, within: Duration) {
+    timeout(within, h.first_keyframe())
+        .await
+        .unwrap_or_else(|_| panic!("first key frame within {within:?}"))
+        .expect("session running");
+}
+
+/// A `/live` server with one ingest session `id` that a simulated camera streams into.
+struct Served {
+    server: Server,
+    id: &'static str,
+    h: IngestHandle,
+    /// The camera task; it stops by itself after its duration.
+    _camera: JoinHandle<Instant>,
+}
+
+impl Served {
+    /// The test clip's H.264 over UDP for `duration`, playing once this returns.
+    async fn udp(id: &'static str, duration: Duration) -> Self {
+        Self::udp_clip(
+            id,
+            VideoCodec::H264,
+            ClipStreamerConfig::new(SSRC),
+            duration,
+        )
+        .await
+    }
+
+    /// `codec` over UDP with the camera settings `cfg`, playing once this returns.
+    async fn udp_clip(
+        id: &'static str,
+        codec: VideoCodec,
+        cfg: ClipStreamerConfig,
+        duration: Duration,
+    ) -> Self {
+        let server = Server::start().await;
+        let (h, camera) = udp_session(&server, id, codec, cfg, duration).await;
+        Served {
+            server,
+            id,
+            h,
+            _camera: camera,
+        }
+    }
+
+    /// The test clip's H.264 over RFC 4571 TCP for `duration`, on a connection `connect`
+    /// makes from the session's port (the camera's, or ours in TCP active); playing once
+    /// this returns.
+    async fn tcp<F, Fut>(
+        id: &'static str,
+        transport: impl FnOnce(u16) -> IngestTransport,
+        connect: F,
+        duration: Duration,
+    ) -> Self
+    where
+        F: FnOnce(u16) -> Fut,
+        Fut: std::future::Future<Output = TcpStream>,
+    {
+        let server = Server::start().await;
+        let (h, port) = ingest(&server, id, transport, RTP_TIMEOUT).await;
+        let camera = camera(
+            Sink::Tcp(connect(port).await),
+            VideoCodec::H264,
+            ClipStreamerConfig::new(SSRC),
+            duration,
+        );
+        playing(&h, Duration::from_secs(3)).await;
+        Served {
+            server,
+            id,
+            h,
+            _camera: camera,
+        }
+    }
+
+    /// The session's URL: `{http}/live/{id}{rest}`.
+    fn url(&self, rest: &str) -> String {
+        format!("{}/live/{}{rest}", self.server.base, self.id)
+    }
 }
 
 /// Status, content type and `duration` worth of a chunked HTTP body.
@@ -187,17 +268,8 @@ fn fragment_is_key(f: &[u8]) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn udp_h264_plays_as_fragmented_mp4_over_http() {
-    let server = Server::start().await;
-    let (h, _cam) = udp_session(
-        &server,
-        "mp4",
-        VideoCodec::H264,
-        ClipStreamerConfig::new(SSRC),
-        Duration::from_secs(6),
-    )
-    .await;
-    let (status, content_type, body) =
-        read_for(&format!("{}/live/mp4.mp4", server.base), ms(3000)).await;
+    let live = Served::udp("mp4", Duration::from_secs(6)).await;
+    let (status, content_type, body) = read_for(&live.url(".mp4"), ms(3000)).await;
     assert_eq!(status, 200);
     assert_eq!(content_type, "video/mp4");
     assert_eq!(box_type(&body), b"ftyp");
@@ -205,7 +277,7 @@ async fn udp_h264_plays_as_fragmented_mp4_over_http() {
     assert_eq!((p.codec.as_str(), p.width, p.height), ("h264", 640, 360));
     // 3 s at 25 fps, plus up to one cached GOP at the start.
     assert!((60..=110).contains(&p.frames), "{p:?}");
-    let info: serde_json::Value = reqwest::get(format!("{}/live/mp4/info", server.base))
+    let info: serde_json::Value = reqwest::get(live.url("/info"))
         .await
         .unwrap()
         .json()
@@ -216,7 +288,7 @@ async fn udp_h264_plays_as_fragmented_mp4_over_http() {
         (info["width"].as_u64(), info["height"].as_u64()),
         (Some(640), Some(360))
     );
-    let s = h.stats();
+    let s = live.h.stats();
     assert_eq!(s.transport, IngestTransport::Udp);
     assert_eq!(s.stream.codec_string.as_deref(), Some("avc1.4d401e"));
     assert_eq!((s.stream.width, s.stream.height), (Some(640), Some(360)));
@@ -234,54 +306,16 @@ async fn udp_h264_plays_as_fragmented_mp4_over_http() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ffmpeg_plays_the_live_mp4_url_like_a_player() {
-    let server = Server::start().await;
-    let (_h, _cam) = udp_session(
-        &server,
-        "player",
-        VideoCodec::H264,
-        ClipStreamerConfig::new(SSRC),
-        Duration::from_secs(6),
-    )
-    .await;
-    // What ffplay does, without a window: open the URL, demux and decode 2 s of video.
-    let url = format!("{}/live/player.mp4", server.base);
-    let out = tokio::process::Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostdin", "-v", "error", "-i", &url])
-        .args(["-t", "2", "-f", "framemd5", "-"])
-        .output();
-    let out = timeout(Duration::from_secs(8), out)
-        .await
-        .expect("ffmpeg finishes")
-        .expect("ffmpeg runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let frames = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .count();
+    let live = Served::udp("player", Duration::from_secs(6)).await;
+    let (frames, stderr) = ffmpeg_play(&live.url(".mp4"), 2).await;
     assert!((45..=55).contains(&frames), "{frames} frames decoded");
-    assert!(
-        out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(stderr.is_empty(), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_sends_init_then_moof_fragments_from_a_key_frame() {
-    let server = Server::start().await;
-    let (_h, _cam) = udp_session(
-        &server,
-        "ws",
-        VideoCodec::H264,
-        ClipStreamerConfig::new(SSRC),
-        Duration::from_secs(5),
-    )
-    .await;
-    let url = format!("ws://{}/live/ws/ws", server.addr);
+    let live = Served::udp("ws", Duration::from_secs(5)).await;
+    let url = format!("ws://{}/live/ws/ws", live.server.addr);
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     let mut messages = Vec::new();
     let end = Instant::now() + ms(2000);
@@ -306,16 +340,8 @@ async fn websocket_sends_init_then_moof_fragments_from_a_key_frame() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hls_playlist_parses_and_its_segments_play() {
-    let server = Server::start().await;
-    let (h, _cam) = udp_session(
-        &server,
-        "hls",
-        VideoCodec::H264,
-        ClipStreamerConfig::new(SSRC),
-        Duration::from_secs(6),
-    )
-    .await;
-    let base = format!("{}/live/hls", server.base);
+    let live = Served::udp("hls", Duration::from_secs(6)).await;
+    let base = live.url("");
     let r = reqwest::get(format!("{base}/index.m3u8")).await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "application/vnd.apple.mpegurl");
@@ -336,7 +362,7 @@ async fn hls_playlist_parses_and_its_segments_play() {
         .expect("a segment");
     let seconds: f64 = extinf.trim_end_matches(',').parse().unwrap();
     assert!((0.9..=1.1).contains(&seconds), "{text}");
-    assert!(h.hub().viewers() >= 1, "HLS counts as a viewer");
+    assert!(live.h.hub().viewers() >= 1, "HLS counts as a viewer");
 
     let init = reqwest::get(format!("{base}/init-1.mp4")).await.unwrap();
     assert_eq!(init.status(), 200);
@@ -373,29 +399,17 @@ async fn fragments_for(hub: &Hub, duration: Duration) -> Vec<bool> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_passive_ingest_delivers_frames() {
-    let server = Server::start().await;
-    let (h, port) = ingest(
-        &server,
+    let live = Served::tcp(
         "passive",
         |_| IngestTransport::TcpPassive,
-        RTP_TIMEOUT,
+        |port| async move { TcpStream::connect((LOCALHOST, port)).await.unwrap() },
+        Duration::from_secs(4),
     )
     .await;
-    let stream = TcpStream::connect((LOCALHOST, port)).await.unwrap();
-    let _cam = camera(
-        Sink::Tcp(stream),
-        VideoCodec::H264,
-        ClipStreamerConfig::new(SSRC),
-        Duration::from_secs(4),
-    );
-    timeout(Duration::from_secs(3), h.first_keyframe())
-        .await
-        .unwrap()
-        .unwrap();
-    let keys = fragments_for(h.hub(), ms(1500)).await;
+    let keys = fragments_for(live.h.hub(), ms(1500)).await;
     assert!(keys.len() >= 30, "{} fragments", keys.len());
     assert!(keys[0]);
-    let s = h.stats();
+    let s = live.h.stats();
     assert_eq!(s.transport, IngestTransport::TcpPassive);
     assert_eq!(s.remote.map(|r| r.ip()), Some(LOCALHOST));
     assert_eq!(s.stream.packets_lost, 0);
@@ -421,10 +435,7 @@ async fn tcp_passive_survives_a_silent_first_connection_and_a_reconnect() {
         ClipStreamerConfig::new(SSRC),
         ms(1500),
     );
-    timeout(Duration::from_secs(3), h.first_keyframe())
-        .await
-        .unwrap()
-        .unwrap();
+    playing(&h, Duration::from_secs(3)).await;
     // The camera closes its connection, then comes back with a new one.
     cam.await.unwrap();
     tokio::time::sleep(ms(300)).await;
@@ -443,34 +454,25 @@ async fn tcp_passive_survives_a_silent_first_connection_and_a_reconnect() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_active_ingest_connects_to_the_device_and_delivers_frames() {
-    let server = Server::start().await;
     let device = TcpListener::bind((LOCALHOST, 0)).await.unwrap();
     let remote = device.local_addr().unwrap();
-    let (h, _) = ingest(
-        &server,
+    let live = Served::tcp(
         "active",
         |_| IngestTransport::TcpActive { remote },
-        RTP_TIMEOUT,
+        |_| async move {
+            let (stream, _) = timeout(Duration::from_secs(3), device.accept())
+                .await
+                .expect("the platform connects")
+                .unwrap();
+            stream
+        },
+        Duration::from_secs(4),
     )
     .await;
-    let (stream, _) = timeout(Duration::from_secs(3), device.accept())
-        .await
-        .expect("the platform connects")
-        .unwrap();
-    let _cam = camera(
-        Sink::Tcp(stream),
-        VideoCodec::H264,
-        ClipStreamerConfig::new(SSRC),
-        Duration::from_secs(4),
-    );
-    timeout(Duration::from_secs(3), h.first_keyframe())
-        .await
-        .unwrap()
-        .unwrap();
-    let keys = fragments_for(h.hub(), ms(1500)).await;
+    let keys = fragments_for(live.h.hub(), ms(1500)).await;
     assert!(keys.len() >= 30, "{} fragments", keys.len());
     assert!(keys[0]);
-    assert_eq!(h.stats().remote, Some(remote));
+    assert_eq!(live.h.stats().remote, Some(remote));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -496,17 +498,10 @@ async fn tcp_active_to_a_dead_address_ends_with_connect_failed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_percent_packet_loss_keeps_the_stream_going() {
-    let server = Server::start().await;
     let mut cfg = ClipStreamerConfig::new(SSRC);
     cfg.drop_ppm = 50_000;
-    let (h, _cam) = udp_session(
-        &server,
-        "lossy",
-        VideoCodec::H264,
-        cfg,
-        Duration::from_secs(8),
-    )
-    .await;
+    let live = Served::udp_clip("lossy", VideoCodec::H264, cfg, Duration::from_secs(8)).await;
+    let h = &live.h;
     let mut v = h.hub().subscribe();
     let start = Instant::now();
     let mut per_second = [0usize; 3];
@@ -531,36 +526,26 @@ async fn five_percent_packet_loss_keeps_the_stream_going() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_with_an_unexpected_ssrc_still_plays() {
-    let server = Server::start().await;
-    let (h, _cam) = udp_session(
-        &server,
+    let live = Served::udp_clip(
         "ssrc",
         VideoCodec::H264,
         ClipStreamerConfig::new(0x1234_5678),
         Duration::from_secs(4),
     )
     .await;
-    let (_, _, body) = read_for(&format!("{}/live/ssrc.mp4", server.base), ms(1500)).await;
+    let (_, _, body) = read_for(&live.url(".mp4"), ms(1500)).await;
     let p = ffprobe(&body);
     assert_eq!(p.codec, "h264");
     assert!(p.frames >= 30, "{p:?}");
-    let s = h.stats();
+    let s = live.h.stats();
     assert_eq!(s.stream.ssrc, Some(0x1234_5678));
     assert!(s.stream.packets_unexpected_ssrc > 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_viewers_share_one_ingest_and_leaving_makes_it_idle() {
-    let server = Server::start().await;
-    let (h, _cam) = udp_session(
-        &server,
-        "shared",
-        VideoCodec::H264,
-        ClipStreamerConfig::new(SSRC),
-        Duration::from_secs(5),
-    )
-    .await;
-    let url = format!("{}/live/shared.mp4", server.base);
+    let live = Served::udp("shared", Duration::from_secs(5)).await;
+    let (h, url) = (&live.h, live.url(".mp4"));
     let hub = h.hub().clone();
     let counted = tokio::spawn(async move {
         tokio::time::sleep(ms(1000)).await;
@@ -583,15 +568,8 @@ async fn two_viewers_share_one_ingest_and_leaving_makes_it_idle() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_viewer_starts_at_the_cached_key_frame_at_once() {
-    let server = Server::start().await;
-    let (h, _cam) = udp_session(
-        &server,
-        "join",
-        VideoCodec::H264,
-        ClipStreamerConfig::new(SSRC),
-        Duration::from_secs(4),
-    )
-    .await;
+    let live = Served::udp("join", Duration::from_secs(4)).await;
+    let h = &live.h;
     // Join in the middle of a GOP.
     tokio::time::sleep(ms(500)).await;
     let cached = h.hub().cached_fragments();
@@ -661,20 +639,18 @@ async fn silence_for_rtp_timeout_ends_the_session_and_frees_the_port() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h265_plays_as_hevc_over_http_mp4() {
-    let server = Server::start().await;
-    let (h, _cam) = udp_session(
-        &server,
+    let live = Served::udp_clip(
         "hevc",
         VideoCodec::H265,
         ClipStreamerConfig::new(SSRC),
         Duration::from_secs(4),
     )
     .await;
-    let (_, _, body) = read_for(&format!("{}/live/hevc.mp4", server.base), ms(2000)).await;
+    let (_, _, body) = read_for(&live.url(".mp4"), ms(2000)).await;
     let p = ffprobe(&body);
     assert_eq!((p.codec.as_str(), p.width, p.height), ("hevc", 640, 360));
     assert!(p.frames >= 45, "{p:?}");
-    assert_eq!(h.stats().stream.codec.as_deref(), Some("H265"));
+    assert_eq!(live.h.stats().stream.codec.as_deref(), Some("H265"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

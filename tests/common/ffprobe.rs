@@ -1,4 +1,5 @@
-//! ffprobe's view of an MP4 file, shared by the media and live-session tests.
+//! ffprobe's view of an MP4 file and ffmpeg playing a URL as a player would, shared by the
+//! media and live-session tests.
 
 #[derive(Debug)]
 pub struct Probe {
@@ -35,4 +36,27 @@ pub fn ffprobe(data: &[u8]) -> Probe {
             .and_then(|n| n.parse().ok())
             .unwrap_or(0),
     }
+}
+
+/// What ffplay does with `url`, without a window: opens it, demuxes and decodes `seconds`
+/// of video. Returns the frames decoded and what ffmpeg said on stderr; panics when ffmpeg
+/// fails or takes longer than `seconds` + 6 s.
+pub async fn ffmpeg_play(url: &str, seconds: u32) -> (usize, String) {
+    let out = tokio::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-v", "error", "-i", url])
+        .args(["-t", &seconds.to_string(), "-f", "framemd5", "-"])
+        .kill_on_drop(true)
+        .output();
+    let limit = std::time::Duration::from_secs(u64::from(seconds) + 6);
+    let out = tokio::time::timeout(limit, out)
+        .await
+        .unwrap_or_else(|_| panic!("ffmpeg finishes {url} within {limit:?}"))
+        .expect("ffmpeg runs (apt-get install ffmpeg)");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "ffmpeg {url}: {stderr}");
+    let frames = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .count();
+    (frames, stderr)
 }
