@@ -391,10 +391,14 @@ struct EventStream {
 
 impl EventStream {
     async fn open(p: &Platform) -> EventStream {
+        // Like any API client it needs credentials.
+        let refused = p.anonymous().get(p.api("/api/v1/events")).send().await;
+        assert_eq!(refused.expect("GET /api/v1/events").status(), 401);
         // No overall timeout: the stream stays open.
         let client = reqwest::Client::new();
         let resp = client
             .get(p.api("/api/v1/events"))
+            .bearer_auth(&p.api_key)
             .send()
             .await
             .expect("GET /api/v1/events");

@@ -1,13 +1,17 @@
 //! Interop: sipp (Debian `sip-tester`) plays GB28181 devices against a real `vigil` over
-//! UDP. Without sipp on the machine these tests say so and pass, except under CI (`CI` set),
-//! where a missing sipp is a failure: .ci/run installs it.
+//! UDP, and the REST API (with an API key) shows who got in. Without sipp on the machine
+//! these tests say so and pass, except under CI (`CI` set), where a missing sipp is a
+//! failure: .ci/run installs it.
+
+mod common;
 
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use vigil::config::Config;
+use common::{ADMIN_PASSWORD, Backend, Platform, TestDb};
+use vigil::config::{Config, Secret};
 
 fn sipp_available() -> bool {
     let found = Command::new("sipp").arg("-v").output().is_ok();
@@ -43,13 +47,16 @@ fn users_csv(dir: &Path, first: u32, n: u32, password: &str) -> PathBuf {
     p
 }
 
-async fn start_vigil(dir: &Path) -> vigil::app::Running {
+/// vigil with its default timing (sipp sends no keepalives), UDP only, auth on.
+async fn start_vigil(db: &TestDb) -> Platform {
     let mut c = Config::default();
     c.sip.listen = "127.0.0.1:0".parse().unwrap();
     c.sip.transports = vec!["udp".into()];
     c.http.listen = "127.0.0.1:0".parse().unwrap();
-    c.database.url = format!("sqlite://{}/vigil.db", dir.display());
-    vigil::app::start(c).await.unwrap()
+    c.database.url = db.url.clone();
+    c.auth.enabled = true;
+    c.auth.admin_password = Secret(ADMIN_PASSWORD.into());
+    Platform::start(c).await
 }
 
 /// Runs a sipp scenario to completion; returns (successful, failed) call counts.
@@ -111,16 +118,9 @@ async fn run_sipp(
     (col("SuccessfulCall(C)"), col("FailedCall(C)"))
 }
 
-async fn online_devices(http: std::net::SocketAddr) -> Vec<String> {
-    let v: serde_json::Value = reqwest::get(format!("http://{http}/api/v1/devices"))
+async fn online_devices(p: &Platform) -> Vec<String> {
+    p.devices()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["items"]
-        .as_array()
-        .unwrap()
         .iter()
         .filter(|d| d["online"] == true)
         .map(|d| d["device_id"].as_str().unwrap().to_owned())
@@ -133,11 +133,12 @@ async fn sipp_devices_register_with_digest_and_get_200() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let vigil = start_vigil(dir.path()).await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut vigil = start_vigil(&db).await;
     let users = users_csv(dir.path(), 1, 50, "12345678");
-    let (ok, failed) = run_sipp("register.xml", &users, vigil.sip_udp.unwrap(), 50, 100).await;
+    let (ok, failed) = run_sipp("register.xml", &users, vigil.sip(), 50, 100).await;
     assert_eq!((ok, failed), (50, 0));
-    let online = online_devices(vigil.http_addr).await;
+    let online = online_devices(&vigil).await;
     assert_eq!(online.len(), 50, "{online:?}");
     assert!(online.contains(&"34020000001320000001".to_owned()));
     vigil.shutdown().await;
@@ -149,18 +150,12 @@ async fn sipp_malformed_request_gets_400_and_the_next_register_succeeds() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let vigil = start_vigil(dir.path()).await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut vigil = start_vigil(&db).await;
     let users = users_csv(dir.path(), 100, 5, "12345678");
-    let (ok, failed) = run_sipp(
-        "malformed_then_register.xml",
-        &users,
-        vigil.sip_udp.unwrap(),
-        5,
-        50,
-    )
-    .await;
+    let (ok, failed) = run_sipp("malformed_then_register.xml", &users, vigil.sip(), 5, 50).await;
     assert_eq!((ok, failed), (5, 0));
-    assert_eq!(online_devices(vigil.http_addr).await.len(), 5);
+    assert_eq!(online_devices(&vigil).await.len(), 5);
     vigil.shutdown().await;
 }
 
@@ -170,12 +165,13 @@ async fn sipp_wrong_password_is_refused_and_device_stays_offline() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let vigil = start_vigil(dir.path()).await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut vigil = start_vigil(&db).await;
     let users = users_csv(dir.path(), 200, 3, "wrong-password");
     // register.xml expects 200; every call must fail (on the 403).
-    let (ok, failed) = run_sipp("register.xml", &users, vigil.sip_udp.unwrap(), 3, 50).await;
+    let (ok, failed) = run_sipp("register.xml", &users, vigil.sip(), 3, 50).await;
     assert_eq!((ok, failed), (0, 3));
-    assert!(online_devices(vigil.http_addr).await.is_empty());
+    assert!(online_devices(&vigil).await.is_empty());
     tokio::time::sleep(Duration::from_millis(10)).await;
     vigil.shutdown().await;
 }

@@ -1,14 +1,16 @@
-//! Live sessions end to end over real sockets: the platform on SQLite, simulated cameras
-//! answering INVITE and streaming the test clips as PS over RTP (UDP, TCP passive, TCP
-//! active), `POST /api/v1/channels/{id}/live`, the fMP4 read back over HTTP and checked with
-//! ffprobe, and every way a session ends (DELETE, idle, the device's BYE).
+//! Live sessions end to end over real sockets: the platform on SQLite with auth on,
+//! simulated cameras answering INVITE and streaming the test clips as PS over RTP (UDP, TCP
+//! passive, TCP active), `POST /api/v1/channels/{id}/live`, the fMP4 read back over HTTP
+//! with the signed URL it answers (as a player without headers would) and checked with
+//! ffprobe, ffmpeg and a WebSocket client, and every way a session ends (DELETE, idle, the
+//! device's BYE).
 
 mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::ffprobe::{Probe, ffprobe};
+use common::ffprobe::{Probe, ffmpeg_play, ffprobe};
 use common::{Backend, Platform, TestDb, WAIT, config, init_logging, sim_config};
 use serde_json::Value;
 use tokio::sync::broadcast;
@@ -100,9 +102,16 @@ impl Live {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    /// `duration` of the body at `path` (a live fMP4 stream).
+    /// `duration` of the body at `path` (a live fMP4 stream), fetched without credentials
+    /// as a player given the signed URL from `POST .../live` does.
     async fn read(&self, path: &str, duration: Duration) -> Vec<u8> {
-        let mut r = self.p.http.get(self.p.api(path)).send().await.unwrap();
+        let mut r = self
+            .p
+            .anonymous()
+            .get(self.p.api(path))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "GET {path}");
         let mut body = Vec::new();
         let end = Instant::now() + duration;
@@ -129,10 +138,19 @@ impl Live {
     }
 }
 
-/// 3 s of the session's `.mp4` is the simulator's clip at its size: 3 s of frames at 25
-/// fps plus up to one cached GOP.
+/// The `?token=` of a live URL from `POST .../live`, and the URL without it.
+fn signed(url: &str) -> (&str, &str) {
+    let (path, token) = url.split_once("?token=").expect("a signed live URL");
+    (path, token)
+}
+
+/// 3 s of the session's signed `.mp4` URL, opened without credentials, is the simulator's
+/// clip at its size: 3 s of frames at 25 fps plus up to one cached GOP. Without its token
+/// the same URL is refused.
 async fn assert_plays(l: &Live, started: &Value, codec: &str) -> Probe {
     let mp4 = started["urls"]["mp4"].as_str().unwrap();
+    let unsigned = l.p.anonymous().get(l.p.api(signed(mp4).0)).send().await;
+    assert_eq!(unsigned.unwrap().status(), 401, "{mp4} without its token");
     let p = ffprobe(&l.read(mp4, Duration::from_secs(3)).await);
     assert_eq!((p.codec.as_str(), p.width, p.height), (codec, 640, 360));
     assert!((60..=110).contains(&p.frames), "{p:?}");
@@ -141,6 +159,63 @@ async fn assert_plays(l: &Live, started: &Value, codec: &str) -> Probe {
 
 fn default_media() -> SimMedia {
     SimMedia::default()
+}
+
+/// The first `n` binary messages of a live WebSocket (fMP4: the init segment, then
+/// fragments).
+async fn ws_messages(
+    req: tokio_tungstenite::tungstenite::handshake::client::Request,
+    n: usize,
+) -> Vec<Vec<u8>> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let mut out = Vec::new();
+    let end = Instant::now() + WAIT;
+    while out.len() < n {
+        match timeout_at(end, ws.next()).await {
+            Ok(Some(Ok(Message::Binary(b)))) => out.push(b.to_vec()),
+            Ok(Some(Ok(_))) => {}
+            other => panic!("{} of {n} WebSocket messages, then {other:?}", out.len()),
+        }
+    }
+    out
+}
+
+/// The URLs `POST .../live` answers open in players that send no headers: ffmpeg plays the
+/// signed `.mp4` and HLS URLs, and a WebSocket client (a browser cannot add headers to one)
+/// gets the init segment and a key frame with the token, as it does with the API key.
+/// Without either the handshake is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn players_without_headers_open_the_signed_urls() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let l = live(default_media(), |_| {}).await;
+    let v = l.play(&l.channel(0), None).await;
+    let http = l.p.api("");
+    for kind in ["mp4", "hls"] {
+        let url = format!("{http}{}", v["urls"][kind].as_str().unwrap());
+        let (frames, stderr) = ffmpeg_play(&url, 1).await;
+        assert!(
+            (20..=30).contains(&frames),
+            "{kind}: {frames} frames decoded in 1 s; {stderr}"
+        );
+    }
+
+    let ws = format!("ws{}", http.strip_prefix("http").unwrap());
+    let signed_ws = format!("{ws}{}", v["urls"]["ws"].as_str().unwrap());
+    let unsigned_ws = format!("{ws}{}", signed(v["urls"]["ws"].as_str().unwrap()).0);
+    let mut with_key = unsigned_ws.as_str().into_client_request().unwrap();
+    with_key
+        .headers_mut()
+        .insert("authorization", l.p.bearer().parse().unwrap());
+    for req in [signed_ws.into_client_request().unwrap(), with_key] {
+        let m = ws_messages(req, 2).await;
+        assert_eq!((&m[0][4..8], &m[1][4..8]), (&b"ftyp"[..], &b"moof"[..]));
+    }
+    match tokio_tungstenite::connect_async(unsigned_ws.as_str()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 401),
+        other => panic!("a WebSocket without credentials: {other:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,9 +230,13 @@ async fn udp_live_plays_h264_and_is_listed_with_stats() {
     assert_eq!(v["joined"], false);
     let ssrc = v["ssrc"].as_str().unwrap();
     assert!(ssrc.len() == 10 && ssrc.starts_with("020000"), "{ssrc}");
-    assert_eq!(v["urls"]["mp4"], format!("/live/{id}.mp4"));
-    assert_eq!(v["urls"]["ws"], format!("/live/{id}/ws"));
-    assert_eq!(v["urls"]["hls"], format!("/live/{id}/index.m3u8"));
+    let token = signed(v["urls"]["mp4"].as_str().unwrap()).1;
+    assert_eq!(v["urls"]["mp4"], format!("/live/{id}.mp4?token={token}"));
+    assert_eq!(v["urls"]["ws"], format!("/live/{id}/ws?token={token}"));
+    assert_eq!(
+        v["urls"]["hls"],
+        format!("/live/{id}/index.m3u8?token={token}")
+    );
     match l
         .event("live_started", |k| {
             matches!(k, EventKind::LiveStarted { .. })

@@ -98,6 +98,9 @@ async fn http_requests_are_counted_by_route_pattern_and_status() {
         assert_eq!(status, 404);
     }
     assert_eq!(get("/no/such/thing?x=1").await.unwrap().status(), 404);
+    // Refused for want of credentials: counted under the route it asked for.
+    let anonymous = p.anonymous().get(p.api("/api/v1/devices")).send();
+    assert_eq!(anonymous.await.unwrap().status(), 401);
     let body = get("/api/v1/health").await.unwrap().bytes().await.unwrap();
 
     let m = scrape(&p).await;
@@ -108,6 +111,7 @@ async fn http_requests_are_counted_by_route_pattern_and_status() {
         )
     };
     assert_eq!(requests("/api/v1/devices", "200"), Some(2.0));
+    assert_eq!(requests("/api/v1/devices", "401"), Some(1.0));
     // One series for the pattern, not one per device ID.
     assert_eq!(requests("/api/v1/devices/{device_id}", "404"), Some(2.0));
     assert_eq!(requests("unmatched", "404"), Some(1.0));

@@ -11,7 +11,9 @@
 //! - `GET /live/{id}/info`: `{codec, codec_string, mime, width, height, viewers}` (503
 //!   until the first parameter sets).
 //! - `GET /live/{id}/index.m3u8`, `/live/{id}/init.mp4`, `/live/{id}/init-{v}.mp4`,
-//!   `/live/{id}/seg-{n}.m4s`: HLS, segments of about 1 s cut at key frames.
+//!   `/live/{id}/seg-{n}.m4s`: HLS, segments of about 1 s cut at key frames. A playlist
+//!   opened with a signed `?token=` names its files with the same token, so a player that
+//!   cannot send headers fetches them too.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -19,7 +21,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -187,12 +189,22 @@ async fn info<L: LiveLookup>(
 async fn playlist<L: LiveLookup>(
     State(lookup): State<L>,
     Path(session): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let hls = find(&lookup, &session)?.hls();
-    let text = hls
+    let mut text = hls
         .playlist(PLAYLIST_WAIT)
         .await
         .ok_or_else(|| ApiError::Unavailable("no HLS segment yet".into()))?;
+    let token = query.as_deref().and_then(|q| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix("token="))
+            // Signed tokens are `<digits>.<hex>`: nothing else goes into the playlist.
+            .filter(|t| t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.'))
+    });
+    if let Some(token) = token {
+        text = with_token(&text, token);
+    }
     Ok((
         [
             (CONTENT_TYPE, "application/vnd.apple.mpegurl"),
@@ -201,6 +213,26 @@ async fn playlist<L: LiveLookup>(
         text,
     )
         .into_response())
+}
+
+/// `playlist` with `?token=` on every URI: the segment lines and `URI="..."` attributes.
+fn with_token(playlist: &str, token: &str) -> String {
+    let mut out = String::with_capacity(playlist.len() * 2);
+    for line in playlist.lines() {
+        if !line.starts_with('#') && !line.is_empty() {
+            out.push_str(line);
+            out.push_str("?token=");
+            out.push_str(token);
+        } else if let Some((head, rest)) = line.split_once("URI=\"")
+            && let Some((uri, tail)) = rest.split_once('"')
+        {
+            out.push_str(&format!("{head}URI=\"{uri}?token={token}\"{tail}"));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// What an HLS file name asks for.
@@ -250,6 +282,18 @@ mod tests {
     use super::*;
     use axum::http::{Request, StatusCode};
     use tower::ServiceExt;
+
+    #[test]
+    fn a_signed_playlist_names_its_files_with_the_token() {
+        let playlist = "#EXTM3U\n#EXT-X-MAP:URI=\"init-1.mp4\"\n#EXTINF:1.000,\nseg-9.m4s\n\
+                        #EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-2.mp4\"\n#EXTINF:1.000,\nseg-10.m4s\n";
+        assert_eq!(
+            with_token(playlist, "17.ab"),
+            "#EXTM3U\n#EXT-X-MAP:URI=\"init-1.mp4?token=17.ab\"\n#EXTINF:1.000,\n\
+             seg-9.m4s?token=17.ab\n#EXT-X-DISCONTINUITY\n\
+             #EXT-X-MAP:URI=\"init-2.mp4?token=17.ab\"\n#EXTINF:1.000,\nseg-10.m4s?token=17.ab\n"
+        );
+    }
 
     #[test]
     fn hls_file_names() {

@@ -1,6 +1,7 @@
 //! Shared by the integration tests: a platform on free loopback ports over a fresh
-//! database (a temp SQLite file, or a new PostgreSQL database dropped afterwards), an HTTP
-//! client for the REST API, and simulator settings with short intervals.
+//! database (a temp SQLite file, or a new PostgreSQL database dropped afterwards) with
+//! authentication on, an HTTP client for the REST API that sends an API key the admin
+//! created through the API, and simulator settings with short intervals.
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod ffprobe;
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use vigil::app::Running;
-use vigil::config::Config;
+use vigil::config::{Config, Secret};
 use vigil::sim::SimConfig;
 
 /// Generous bound for anything that should take well under a second on an idle machine:
@@ -120,8 +121,13 @@ impl TestDb {
     }
 }
 
-/// A platform config on free loopback ports with short keepalive timing: keepalives every
-/// 500 ms expected, offline after 2 missed (1 s of silence).
+/// `[auth] admin_password` of every test platform: the admin account it creates on first
+/// start, which [`Platform::start`] logs in with.
+pub const ADMIN_PASSWORD: &str = "test-Admin-pw-5d81c3";
+
+/// A platform config on free loopback ports with authentication on (admin password
+/// [`ADMIN_PASSWORD`]) and short keepalive timing: keepalives every 500 ms expected,
+/// offline after 2 missed (1 s of silence).
 pub fn config(db: &TestDb) -> Config {
     let mut c = Config::default();
     c.sip.listen = "127.0.0.1:0".parse().unwrap();
@@ -131,6 +137,8 @@ pub fn config(db: &TestDb) -> Config {
     c.sip.keepalive_interval = Duration::from_millis(500);
     c.sip.keepalive_misses = 2;
     c.media.bind_ip = "127.0.0.1".parse().unwrap();
+    c.auth.enabled = true;
+    c.auth.admin_password = Secret(ADMIN_PASSWORD.into());
     c
 }
 
@@ -154,7 +162,78 @@ pub fn sim_config(server: SocketAddr, devices: usize) -> SimConfig {
 pub struct Platform {
     pub running: Option<Running>,
     pub config: Config,
+    /// Sends `Authorization: Bearer` [`Self::api_key`] with every request (nothing when
+    /// `config.auth.enabled` is false).
     pub http: reqwest::Client,
+    /// The key the admin created through `POST /api/v1/api-keys` at the first start; it is
+    /// stored in the database, so it outlives [`Self::restart`]. Empty with auth off.
+    pub api_key: String,
+}
+
+/// Every client the tests make: bounded, so a hung request fails the test.
+fn client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().timeout(Duration::from_secs(10))
+}
+
+/// `(status, body)` of a JSON POST, for the login steps.
+async fn post_json(
+    http: &reqwest::Client,
+    url: String,
+    cookie: Option<&str>,
+    body: Value,
+) -> (reqwest::StatusCode, reqwest::header::HeaderMap, String) {
+    let mut req = http.post(&url).json(&body);
+    if let Some(c) = cookie {
+        req = req.header(reqwest::header::COOKIE, c);
+    }
+    let resp = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    (status, headers, resp.text().await.expect("body"))
+}
+
+/// Logs in as the admin of `config` on `base` (one argon2 verification) and creates an API
+/// key with that session, the way an integrator gets one.
+async fn admin_api_key(config: &Config, base: &str) -> String {
+    let http = client_builder().build().unwrap();
+    let login = serde_json::json!({
+        "user": config.auth.admin_user,
+        "password": config.auth.admin_password.expose(),
+    });
+    let (status, headers, text) =
+        post_json(&http, format!("{base}/api/v1/login"), None, login).await;
+    assert_eq!(status, 200, "admin login: {text}");
+    let cookie = headers
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("the login sets the session cookie")
+        .to_owned();
+    let name = serde_json::json!({ "name": "integration tests" });
+    let (status, _, text) = post_json(
+        &http,
+        format!("{base}/api/v1/api-keys"),
+        Some(&cookie),
+        name,
+    )
+    .await;
+    assert_eq!(status, 201, "POST /api/v1/api-keys: {text}");
+    let created: Value = serde_json::from_str(&text).expect("JSON");
+    created["key"].as_str().expect("the new key").to_owned()
+}
+
+/// A client that sends `key` as `Authorization: Bearer` (none when `key` is empty).
+fn client_with_key(key: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if !key.is_empty() {
+        let mut v = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
+            .expect("the key is header-safe");
+        v.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, v);
+    }
+    client_builder().default_headers(headers).build().unwrap()
 }
 
 impl Platform {
@@ -172,14 +251,29 @@ impl Platform {
                 Err(e) => panic!("platform starts: {e:#}"),
             }
         };
+        let base = format!("http://{}", running.http_addr);
+        let api_key = if config.auth.enabled {
+            admin_api_key(&config, &base).await
+        } else {
+            String::new()
+        };
         Platform {
             running: Some(running),
             config,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap(),
+            http: client_with_key(&api_key),
+            api_key,
         }
+    }
+
+    /// A client without credentials, for what a stranger (or a player given a signed URL)
+    /// gets.
+    pub fn anonymous(&self) -> reqwest::Client {
+        client_builder().build().unwrap()
+    }
+
+    /// `Authorization` header value for clients built by hand (WebSocket, raw HTTP).
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.api_key)
     }
 
     pub fn running(&self) -> &Running {
@@ -202,7 +296,8 @@ impl Platform {
     }
 
     /// Shuts down and starts again on the same database and SIP address (so devices that
-    /// keep sending reach the new instance).
+    /// keep sending reach the new instance). `http` keeps its API key: keys are stored, so
+    /// an integrator's key works across a restart, and every later request checks that.
     pub async fn restart(&mut self) {
         let sip = self.sip();
         self.shutdown().await;
