@@ -39,6 +39,22 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Shortest password accepted for an account.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Longest: argon2 takes any length, but a request should not make it hash megabytes.
+const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Whether `password` may become an account's password; the error says why not.
+pub fn check_new_password(password: &str) -> Result<(), String> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(format!("at least {MIN_PASSWORD_CHARS} characters"));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(format!("at most {MAX_PASSWORD_BYTES} bytes"));
+    }
+    Ok(())
+}
+
 /// 32 random bytes as hex.
 pub fn random_token() -> String {
     let mut b = [0u8; 32];

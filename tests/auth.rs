@@ -342,6 +342,290 @@ async fn auth_postgres() {
     run(Backend::Postgres).await;
 }
 
+/// Credentials for one request.
+#[derive(Clone, Copy)]
+enum Cred<'a> {
+    Cookie(&'a str),
+    Key(&'a str),
+}
+
+/// `(status, JSON body or Null)` of one request made with `cred`.
+async fn call(
+    p: &Platform,
+    method: reqwest::Method,
+    path: &str,
+    cred: Cred<'_>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = p.http.request(method.clone(), p.api(path));
+    req = match cred {
+        Cred::Cookie(c) => req.header("Cookie", c),
+        Cred::Key(k) => req.bearer_auth(k),
+    };
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    let v = serde_json::from_str(&text).unwrap_or(Value::Null);
+    (status, v)
+}
+
+/// Logs in and returns the session cookie.
+async fn cookie_of(p: &Platform, user: &str, pw: &str) -> String {
+    let r = login(p, user, pw).await;
+    assert_eq!(r.status(), 200, "login {user}");
+    session_cookie(&r)
+}
+
+/// Creates an API key; returns its ID and the key.
+async fn new_key(p: &Platform, cred: Cred<'_>, name: &str) -> (i64, String) {
+    let body = json!({ "name": name });
+    let (st, k) = call(
+        p,
+        reqwest::Method::POST,
+        "/api/v1/api-keys",
+        cred,
+        Some(body),
+    )
+    .await;
+    assert_eq!(st, 201, "{k}");
+    (
+        k["id"].as_i64().unwrap(),
+        k["key"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Admin-only user management, who sees and revokes which keys, the last admin, and
+/// password changes (own with the current password, anyone's by an admin; other sessions
+/// end).
+async fn roles(backend: Backend) {
+    use reqwest::Method as M;
+    let db = TestDb::new(backend).await;
+    let mut p = start(&db).await;
+    let admin = cookie_of(&p, "admin", ADMIN_PW).await;
+    let admin_id = get_json(&p, "/api/v1/me", Some(&admin), None).await["user"]["id"].clone();
+    let a = Cred::Cookie(&admin);
+    let mut ids = Vec::new();
+    for name in ["op", "op2"] {
+        let body = json!({"username": name, "password": USER_PW});
+        let (st, u) = call(&p, M::POST, "/api/v1/users", a, Some(body)).await;
+        assert_eq!(st, 201, "{u}");
+        assert_eq!(u["is_admin"], false);
+        ids.push(u["id"].as_i64().unwrap());
+    }
+    let (op_id, op2_id) = (ids[0], ids[1]);
+    let op = cookie_of(&p, "op", USER_PW).await;
+    let o = Cred::Cookie(&op);
+
+    // A non-admin manages no users, not even to make themself admin.
+    let forbidden = [
+        (M::GET, "/api/v1/users".to_owned(), None),
+        (
+            M::POST,
+            "/api/v1/users".to_owned(),
+            Some(json!({"username": "x", "password": USER_PW})),
+        ),
+        (M::DELETE, format!("/api/v1/users/{op2_id}"), None),
+        (
+            M::PATCH,
+            format!("/api/v1/users/{admin_id}"),
+            Some(json!({"password": "new-password-1"})),
+        ),
+        (
+            M::PATCH,
+            format!("/api/v1/users/{op_id}"),
+            Some(json!({"is_admin": true})),
+        ),
+    ];
+    for (m, path, body) in forbidden {
+        let (st, v) = call(&p, m.clone(), &path, o, body).await;
+        assert_eq!(st, 403, "{m} {path}: {v}");
+        assert_eq!(v["error"]["code"], "forbidden", "{m} {path}");
+    }
+
+    // Keys: a non-admin sees and revokes only their own.
+    let (admin_key_id, admin_key) = new_key(&p, a, "admin-key").await;
+    let (op_key_id, op_key) = new_key(&p, o, "op-key").await;
+    let (op_key2_id, _) = new_key(&p, o, "op-key-2").await;
+    let names = |v: &Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (st, mine) = call(&p, M::GET, "/api/v1/api-keys", o, None).await;
+    assert_eq!(st, 200);
+    assert_eq!(names(&mine), ["op-key", "op-key-2"], "{mine}");
+    assert_eq!(mine["total"], 2);
+    let (_, all) = call(&p, M::GET, "/api/v1/api-keys", a, None).await;
+    for n in ["admin-key", "op-key", "op-key-2"] {
+        assert!(names(&all).iter().any(|x| x == n), "{n}: {all}");
+    }
+    // The key acts as its owner.
+    let (st, me) = call(&p, M::GET, "/api/v1/me", Cred::Key(&op_key), None).await;
+    assert_eq!((st, &me["user"]["username"]), (200, &json!("op")), "{me}");
+    assert_eq!(
+        call(&p, M::GET, "/api/v1/users", Cred::Key(&op_key), None)
+            .await
+            .0,
+        403
+    );
+    let (st, v) = call(
+        &p,
+        M::DELETE,
+        &format!("/api/v1/api-keys/{admin_key_id}"),
+        o,
+        None,
+    )
+    .await;
+    assert_eq!(st, 404, "someone else's key: {v}");
+    assert_eq!(
+        call(&p, M::GET, "/api/v1/me", Cred::Key(&admin_key), None)
+            .await
+            .0,
+        200
+    );
+    let path = format!("/api/v1/api-keys/{op_key_id}");
+    assert_eq!(
+        call(&p, M::DELETE, &path, Cred::Key(&op_key), None).await.0,
+        204
+    );
+    assert_eq!(
+        call(&p, M::GET, "/api/v1/me", Cred::Key(&op_key), None)
+            .await
+            .0,
+        403
+    );
+    let path = format!("/api/v1/api-keys/{op_key2_id}");
+    assert_eq!(
+        call(&p, M::DELETE, &path, a, None).await.0,
+        204,
+        "an admin revokes any key"
+    );
+    assert_eq!(
+        call(&p, M::DELETE, "/api/v1/api-keys/999999", a, None)
+            .await
+            .0,
+        404
+    );
+
+    // The last admin can be neither deleted nor demoted.
+    let admin_path = format!("/api/v1/users/{admin_id}");
+    let (st, v) = call(&p, M::DELETE, &admin_path, a, None).await;
+    assert_eq!((st, &v["error"]["code"]), (409, &json!("conflict")), "{v}");
+    let demote = json!({"is_admin": false});
+    let (st, v) = call(&p, M::PATCH, &admin_path, a, Some(demote.clone())).await;
+    assert_eq!(st, 409, "{v}");
+    let op_path = format!("/api/v1/users/{op_id}");
+    let (st, v) = call(&p, M::PATCH, &op_path, a, Some(json!({"is_admin": true}))).await;
+    assert_eq!((st, &v["is_admin"]), (200, &json!(true)), "{v}");
+    // Now op is an admin (their session sees it at once) and may demote the other one.
+    assert_eq!(call(&p, M::GET, "/api/v1/users", o, None).await.0, 200);
+    let (st, v) = call(&p, M::PATCH, &admin_path, o, Some(demote.clone())).await;
+    assert_eq!((st, &v["is_admin"]), (200, &json!(false)), "{v}");
+    assert_eq!(call(&p, M::GET, "/api/v1/users", a, None).await.0, 403);
+    let (st, _) = call(&p, M::PATCH, &op_path, o, Some(demote)).await;
+    assert_eq!(st, 409, "op is the last admin now");
+    assert_eq!(call(&p, M::DELETE, &op_path, o, None).await.0, 409);
+    assert_eq!(
+        call(&p, M::DELETE, "/api/v1/users/999999", o, None).await.0,
+        404
+    );
+    assert_eq!(
+        call(&p, M::DELETE, "/api/v1/users/abc", o, None).await.0,
+        400
+    );
+
+    // Own password: only with the current one; other sessions end, this one stays.
+    let s1 = cookie_of(&p, "op2", USER_PW).await;
+    let s2 = cookie_of(&p, "op2", USER_PW).await;
+    let op2_path = format!("/api/v1/users/{op2_id}");
+    let new_pw = "op2-New-pw-3c1d";
+    for (body, status, field) in [
+        (json!({"password": new_pw}), 400, "current_password"),
+        (
+            json!({"password": new_pw, "current_password": "wrong-pw-x"}),
+            403,
+            "current_password",
+        ),
+        (
+            json!({"password": "short", "current_password": USER_PW}),
+            400,
+            "password",
+        ),
+        (json!({}), 400, "password"),
+        (
+            json!({"current_password": USER_PW}),
+            400,
+            "current_password",
+        ),
+    ] {
+        let (st, v) = call(
+            &p,
+            M::PATCH,
+            &op2_path,
+            Cred::Cookie(&s1),
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(st, status, "{body}: {v}");
+        let msg = v["error"]["message"].as_str().unwrap();
+        assert!(msg.starts_with(field), "{body}: {msg}");
+    }
+    let body = json!({"password": new_pw, "current_password": USER_PW});
+    let (st, v) = call(&p, M::PATCH, &op2_path, Cred::Cookie(&s1), Some(body)).await;
+    assert_eq!(st, 200, "{v}");
+    assert!(!v.to_string().contains(new_pw));
+    assert_eq!(
+        call(&p, M::GET, "/api/v1/me", Cred::Cookie(&s1), None)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        call(&p, M::GET, "/api/v1/me", Cred::Cookie(&s2), None)
+            .await
+            .0,
+        401
+    );
+    assert_eq!(login(&p, "op2", USER_PW).await.status(), 401);
+    let s3 = cookie_of(&p, "op2", new_pw).await;
+    // An admin sets anyone's password without the current one; all their sessions end.
+    let body = json!({"password": USER_PW});
+    assert_eq!(call(&p, M::PATCH, &op2_path, o, Some(body)).await.0, 200);
+    for s in [&s1, &s3] {
+        assert_eq!(
+            call(&p, M::GET, "/api/v1/me", Cred::Cookie(s), None)
+                .await
+                .0,
+            401
+        );
+    }
+    cookie_of(&p, "op2", USER_PW).await;
+    let body = json!({"password": USER_PW});
+    assert_eq!(
+        call(&p, M::PATCH, "/api/v1/users/999999", o, Some(body))
+            .await
+            .0,
+        404
+    );
+    p.shutdown().await;
+}
+
+#[tokio::test]
+async fn roles_sqlite() {
+    roles(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn roles_postgres() {
+    roles(Backend::Postgres).await;
+}
+
 /// With auth off, `GET /api/v1/me` says so (the dashboard then shows no login page).
 #[tokio::test]
 async fn me_with_auth_off() {

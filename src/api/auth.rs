@@ -5,26 +5,26 @@
 //! gets 403, anything else missing or wrong 401. A live URL may instead carry a signed
 //! `?token=` (see [`crate::auth`]). Handlers learn who calls through [`Caller`].
 
-use axum::extract::{FromRequestParts, Path, Request, State};
+pub mod accounts;
+
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::json;
 
 use super::json::ApiJson;
 use super::{ApiError, ApiState};
-use crate::auth::{
-    SESSION_COOKIE, hash_password, new_api_key, random_token, token_hash, verify_password,
-};
+use crate::auth::{SESSION_COOKIE, hash_password, random_token, token_hash, verify_password};
 use crate::platform::unix_ms;
-use crate::store::StoreError;
 use crate::store::auth::{ApiKeyRecord, UserRecord};
 
 pub fn routes() -> Router<ApiState> {
+    use accounts::*;
     Router::new()
         .route("/api/v1/login", post(login))
         .route("/api/v1/logout", post(logout))
@@ -32,7 +32,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/api/v1/api-keys", get(list_keys).post(create_key))
         .route("/api/v1/api-keys/{id}", delete(revoke_key))
         .route("/api/v1/users", get(list_users).post(create_user))
-        .route("/api/v1/users/{id}", delete(delete_user))
+        .route("/api/v1/users/{id}", delete(delete_user).patch(update_user))
 }
 
 /// Who made a request, put into the request's extensions by [`require_auth`].
@@ -239,7 +239,7 @@ pub struct LoginBody {
 }
 
 /// Checks a password off the async runtime (argon2 is slow on purpose).
-async fn check_password(password: String, hash: String) -> bool {
+pub(super) async fn check_password(password: String, hash: String) -> bool {
     tokio::task::spawn_blocking(move || verify_password(&password, &hash))
         .await
         .unwrap_or(false)
@@ -302,187 +302,4 @@ pub(super) async fn logout(
     }
     let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response())
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewKeyBody {
-    pub name: String,
-}
-
-/// `GET /api/v1/me`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Me {
-    /// The logged-in user, or the API key's owner; null with auth off or for a key
-    /// without an owner.
-    pub user: Option<UserRecord>,
-    /// The API key the request came with (absent for a dashboard login).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub api_key: Option<KeyRef>,
-    /// false: everything is open and there is nobody to log in as.
-    pub auth_enabled: bool,
-}
-
-/// Which API key a request used.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct KeyRef {
-    pub id: i64,
-    pub name: String,
-    /// The key's first characters.
-    pub prefix: String,
-}
-
-/// Who the credentials of this request belong to. The dashboard asks this first: 401 means
-/// "show the login page".
-#[utoipa::path(get, path = "/api/v1/me", tag = "auth",
-    responses((status = 200, description = "The caller", body = Me),
-    (status = 401, description = "No or wrong credentials", body = super::openapi::ErrorBody),
-    (status = 403, description = "A revoked API key", body = super::openapi::ErrorBody)))]
-pub(super) async fn me(caller: Caller) -> Json<Me> {
-    let api_key = match caller.principal() {
-        Some(Principal::Key { key, .. }) => Some(KeyRef {
-            id: key.id,
-            name: key.name.clone(),
-            prefix: key.prefix.clone(),
-        }),
-        _ => None,
-    };
-    Json(Me {
-        user: caller.user().cloned(),
-        api_key,
-        auth_enabled: matches!(caller, Caller::Authenticated(_)),
-    })
-}
-
-/// Every API key (revoked ones too), without the keys themselves.
-#[utoipa::path(get, path = "/api/v1/api-keys", tag = "auth",
-    responses((status = 200, description = "Keys", body = Object),
-    (status = 401, description = "No credentials", body = super::openapi::ErrorBody)))]
-pub(super) async fn list_keys(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
-    let items = s.store.list_api_keys().await?;
-    let total = items.len();
-    Ok(Json(json!({ "items": items, "total": total })))
-}
-
-/// Creates an API key; the answer is the only time the key is shown.
-#[utoipa::path(post, path = "/api/v1/api-keys", tag = "auth", request_body = NewKeyBody,
-    responses((status = 201, description = "Created; `key` is shown only now", body = Object),
-    (status = 400, description = "Bad input", body = super::openapi::ErrorBody),
-    (status = 401, description = "No credentials", body = super::openapi::ErrorBody),
-    (status = 422, description = "Bad input", body = super::openapi::ErrorBody)))]
-pub(super) async fn create_key(
-    State(s): State<ApiState>,
-    caller: Caller,
-    ApiJson(body): ApiJson<NewKeyBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    if body.name.trim().is_empty() {
-        return Err(ApiError::BadRequest("name: must not be empty".into()));
-    }
-    let key = new_api_key();
-    let prefix = &key[..crate::auth::API_KEY_PREFIX.len() + 6];
-    let rec = s
-        .store
-        .insert_api_key(
-            &body.name,
-            &token_hash(&key),
-            prefix,
-            caller.user().map(|u| u.id),
-            unix_ms(),
-        )
-        .await?;
-    let mut v = serde_json::to_value(&rec).map_err(|e| ApiError::Internal(e.to_string()))?;
-    v["key"] = Value::String(key);
-    Ok((StatusCode::CREATED, Json(v)))
-}
-
-/// Revokes a key: it stays listed, with `revoked_at`, and is refused with 403.
-#[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "auth", params(("id" = i64, Path, description = "Key ID")),
-    responses((status = 204, description = "Revoked"),
-    (status = 400, description = "Bad ID", body = super::openapi::ErrorBody),
-    (status = 401, description = "No credentials", body = super::openapi::ErrorBody),
-    (status = 404, description = "No such key", body = super::openapi::ErrorBody)))]
-pub(super) async fn revoke_key(
-    State(s): State<ApiState>,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::BadRequest(format!("id: not a number: {id:?}")))?;
-    match s.store.revoke_api_key(id, unix_ms()).await? {
-        Some(_) => Ok(StatusCode::NO_CONTENT),
-        None => Err(ApiError::NotFound(format!("API key {id} not found"))),
-    }
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewUserBody {
-    pub username: String,
-    pub password: String,
-    #[serde(default)]
-    pub is_admin: bool,
-}
-
-/// Users (without password hashes).
-#[utoipa::path(get, path = "/api/v1/users", tag = "auth",
-    responses((status = 200, description = "Users", body = Object),
-    (status = 401, description = "No credentials", body = super::openapi::ErrorBody)))]
-pub(super) async fn list_users(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
-    let items = s.store.list_users().await?;
-    let total = items.len();
-    Ok(Json(json!({ "items": items, "total": total })))
-}
-
-/// Creates a user.
-#[utoipa::path(post, path = "/api/v1/users", tag = "auth", request_body = NewUserBody,
-    responses((status = 201, description = "Created", body = UserRecord),
-    (status = 400, description = "Bad input", body = super::openapi::ErrorBody),
-    (status = 401, description = "No credentials", body = super::openapi::ErrorBody),
-    (status = 409, description = "The name is taken", body = super::openapi::ErrorBody),
-    (status = 422, description = "Bad input", body = super::openapi::ErrorBody)))]
-pub(super) async fn create_user(
-    State(s): State<ApiState>,
-    ApiJson(body): ApiJson<NewUserBody>,
-) -> Result<(StatusCode, Json<UserRecord>), ApiError> {
-    if body.username.trim().is_empty() {
-        return Err(ApiError::BadRequest("username: must not be empty".into()));
-    }
-    if body.password.chars().count() < 8 {
-        return Err(ApiError::BadRequest(
-            "password: at least 8 characters".into(),
-        ));
-    }
-    let pw = body.password;
-    let hash = tokio::task::spawn_blocking(move || hash_password(&pw))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let u = s
-        .store
-        .insert_user(&body.username, &hash, body.is_admin, unix_ms())
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict(_) => ApiError::Conflict(format!("user {} exists", body.username)),
-            other => other.into(),
-        })?;
-    Ok((StatusCode::CREATED, Json(u)))
-}
-
-/// Deletes a user with their sessions and keys.
-#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "auth", params(("id" = i64, Path, description = "User ID")),
-    responses((status = 204, description = "Deleted"),
-    (status = 400, description = "Bad ID", body = super::openapi::ErrorBody),
-    (status = 401, description = "No credentials", body = super::openapi::ErrorBody),
-    (status = 404, description = "No such user", body = super::openapi::ErrorBody)))]
-pub(super) async fn delete_user(
-    State(s): State<ApiState>,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::BadRequest(format!("id: not a number: {id:?}")))?;
-    if s.store.delete_user(id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::NotFound(format!("user {id} not found")))
-    }
 }

@@ -493,11 +493,101 @@ mod tests {
             .insert_api_key("b", "hash2", "vgl_b", Some(bob.id), 1)
             .await
             .unwrap();
+        assert_eq!(store.list_api_keys_of(Some(bob.id)).await.unwrap().len(), 1);
+        assert_eq!(
+            store.list_api_keys_of(Some(admin.id)).await.unwrap()[0].id,
+            k.id
+        );
+        assert!(store.list_api_keys_of(None).await.unwrap().is_empty());
+        assert_eq!(store.get_api_key(k.id).await.unwrap().unwrap().name, "ci");
+        assert!(store.get_api_key(k.id + 100).await.unwrap().is_none());
         assert!(store.delete_user(bob.id).await.unwrap());
         assert!(!store.delete_user(bob.id).await.unwrap());
         assert!(store.session_user("s3", 0).await.unwrap().is_none());
         assert!(store.api_key_by_hash("hash2").await.unwrap().is_none());
         assert_eq!(store.list_users().await.unwrap().len(), 1);
+
+        // The last admin stays.
+        assert_eq!(
+            store.delete_user_keeping_an_admin(admin.id).await.unwrap(),
+            UserChange::LastAdmin
+        );
+        let demote = UserPatch {
+            is_admin: Some(false),
+            ..UserPatch::default()
+        };
+        assert_eq!(
+            store.update_user(admin.id, &demote, None).await.unwrap(),
+            UserChange::LastAdmin
+        );
+        assert!(store.get_user(admin.id).await.unwrap().unwrap().is_admin);
+        assert_eq!(
+            store.update_user(9999, &demote, None).await.unwrap(),
+            UserChange::NotFound
+        );
+        assert_eq!(
+            store.delete_user_keeping_an_admin(9999).await.unwrap(),
+            UserChange::NotFound
+        );
+        // Two admins demoted at once: one of them stays admin.
+        let carol = store.insert_user("carol", "h3", true, 1).await.unwrap();
+        let (a, c) = tokio::join!(
+            store.update_user(admin.id, &demote, None),
+            store.update_user(carol.id, &demote, None)
+        );
+        let outcomes = [a.unwrap(), c.unwrap()];
+        assert_eq!(
+            outcomes
+                .iter()
+                .filter(|o| **o == UserChange::LastAdmin)
+                .count(),
+            1,
+            "{outcomes:?}"
+        );
+        let admins = store.list_users().await.unwrap();
+        assert_eq!(admins.iter().filter(|u| u.is_admin).count(), 1);
+        let (kept, other) = if admins.iter().any(|u| u.id == carol.id && u.is_admin) {
+            (carol.id, admin.id)
+        } else {
+            (admin.id, carol.id)
+        };
+        match store.delete_user_keeping_an_admin(other).await.unwrap() {
+            UserChange::Done(u) => assert_eq!(u.id, other),
+            o => panic!("{o:?}"),
+        }
+
+        // A new password ends the user's sessions but the one given.
+        for t in ["k1", "k2", "k3"] {
+            store.insert_session(t, kept, 1, 9000).await.unwrap();
+        }
+        let pw = UserPatch {
+            password_hash: Some(StoredPassword("new-hash".into())),
+            ..UserPatch::default()
+        };
+        let UserChange::Done(u) = store.update_user(kept, &pw, Some("k2")).await.unwrap() else {
+            panic!("update");
+        };
+        assert_eq!(u.password_hash, StoredPassword("new-hash".into()));
+        assert!(u.is_admin);
+        assert!(store.session_user("k1", 0).await.unwrap().is_none());
+        assert!(store.session_user("k2", 0).await.unwrap().is_some());
+        assert!(store.session_user("k3", 0).await.unwrap().is_none());
+        assert_eq!(store.end_sessions(kept).await.unwrap(), 1);
+
+        // Reset: an existing user keeps their role and loses their sessions; a missing one
+        // becomes an admin.
+        let dave = store.insert_user("dave", "h4", false, 1).await.unwrap();
+        store.insert_session("d1", dave.id, 1, 9000).await.unwrap();
+        let (u, created) = store.reset_password("dave", "reset", 2).await.unwrap();
+        assert!(!created && !u.is_admin && u.id == dave.id);
+        assert_eq!(u.password_hash, StoredPassword("reset".into()));
+        assert!(store.session_user("d1", 0).await.unwrap().is_none());
+        let (u, created) = store.reset_password("root", "r", 3).await.unwrap();
+        assert!(created && u.is_admin);
+        assert_eq!(
+            store.get_user_by_name("root").await.unwrap().unwrap().id,
+            u.id
+        );
     }
 
     #[tokio::test]
@@ -507,6 +597,41 @@ mod tests {
         let store = Store::connect(&url, 2).await.unwrap();
         exercise(&store).await;
         store.close().await;
+    }
+
+    /// Another admin's demotion holds its transaction open: ours waits for it and then
+    /// sees that it would remove the last admin, instead of both committing.
+    #[tokio::test]
+    async fn postgres_concurrent_demotions_leave_an_admin() {
+        let db = PgTestDb::create().await;
+        let store = Store::connect(&db.url, 4).await.unwrap();
+        let a = store.insert_user("a", "h", true, 1).await.unwrap();
+        let b = store.insert_user("b", "h", true, 1).await.unwrap();
+        let crate::store::Backend::Postgres(pool) = &store.backend else {
+            unreachable!()
+        };
+        // The other demotion, past its own check, not yet committed.
+        let mut tx = pool.begin().await.unwrap();
+        sqlx::query("UPDATE users SET is_admin = FALSE WHERE id = $1")
+            .bind(a.id)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let demote = UserPatch {
+            is_admin: Some(false),
+            ..UserPatch::default()
+        };
+        let theirs = {
+            let store = store.clone();
+            tokio::spawn(async move { store.update_user(b.id, &demote, None).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(!theirs.is_finished(), "waits for the other transaction");
+        tx.commit().await.unwrap();
+        assert_eq!(theirs.await.unwrap().unwrap(), UserChange::LastAdmin);
+        assert!(store.get_user(b.id).await.unwrap().unwrap().is_admin);
+        store.close().await;
+        db.drop_db().await;
     }
 
     #[tokio::test]
