@@ -4,7 +4,7 @@
 use serde::{Serialize, Serializer};
 use vigil_gb::manscdp::{CatalogEvent, CatalogItem, DeviceInfo};
 
-use super::{Result, Store, on_pool};
+use super::{Backend, Result, Store, on_pool};
 
 /// One row of `channels`.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -97,13 +97,14 @@ macro_rules! channel_columns {
 /// Rows per multi-row statement, largest first. A catalog is written in as few statements
 /// as these sizes allow (2,000 channels: 7 × 256 + 3 × 64 + 16), each statement text
 /// prepared once per connection: a fixed set of texts keeps sqlx's statement cache from
-/// churning through one text per catalog size. The largest upsert binds 2 + 256 × 18 =
-/// 4,610 values, well below SQLite's limit (32,766 since 3.32; the bundled library is newer)
-/// and PostgreSQL's 65,535.
+/// churning through one text per catalog size. The largest upsert binds 256 × 21 = 5,376
+/// values, well below SQLite's limit (32,766 since 3.32; the bundled library is newer) and
+/// PostgreSQL's 65,535.
 const CHUNKS: [usize; 5] = [256, 64, 16, 4, 1];
 
-/// Values bound per upserted row (`$1` device ID and `$2` time are shared by all rows).
-const UPSERT_ROW_VALUES: usize = 18;
+/// Values bound per upserted row: device ID, channel ID, 17 fields, and the time twice
+/// (`first_seen`, `updated_at`).
+const UPSERT_ROW_VALUES: usize = 21;
 
 /// `CHUNKS` sizes, largest first, that add up to `n`.
 fn chunk_sizes(mut n: usize) -> impl Iterator<Item = (usize, usize)> {
@@ -118,23 +119,44 @@ fn chunk_sizes(mut n: usize) -> impl Iterator<Item = (usize, usize)> {
     })
 }
 
-/// The upsert of `rows` channels of one device: `$1` device ID, `$2` time, then
-/// `UPSERT_ROW_VALUES` per row. `first_seen` only counts on insert; `removed_at` is cleared,
-/// so a channel reported again is back.
-fn upsert_sql(rows: usize) -> String {
-    use std::fmt::Write;
+/// How a backend's big statements number their values. Every value is bound in order, none
+/// twice: SQLite looks a `$n` or `?n` up in a list of the names seen so far (when parsing,
+/// and again for each value sqlx binds), which is quadratic in the values of a statement; a
+/// bare `?` is not.
+#[derive(Debug, Clone, Copy)]
+enum Placeholders {
+    /// `?` (SQLite).
+    Bare,
+    /// `$1`, `$2`, ... (PostgreSQL).
+    Numbered,
+}
+
+impl Placeholders {
+    /// `n` placeholders from value `first` (1-based) on, separated by commas.
+    fn list(self, first: usize, n: usize) -> String {
+        let one = |v: usize| match self {
+            Placeholders::Bare => "?".to_owned(),
+            Placeholders::Numbered => format!("${v}"),
+        };
+        (first..first + n).map(one).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// The upsert of `rows` channels, `UPSERT_ROW_VALUES` values per row. `first_seen` only
+/// counts on insert; `removed_at` is cleared, so a channel reported again is back.
+fn upsert_sql(p: Placeholders, rows: usize) -> String {
     let mut sql = String::from(
         "INSERT INTO channels (device_id, channel_id, name, manufacturer, model, owner, \
          civil_code, address, parental, parent_id, safety_way, register_way, secrecy, status, \
          online, longitude, latitude, ptz_type, extra, first_seen, updated_at) VALUES ",
     );
     for r in 0..rows {
-        let base = 3 + r * UPSERT_ROW_VALUES;
-        sql.push_str(if r == 0 { "($1" } else { ", ($1" });
-        for v in base..base + UPSERT_ROW_VALUES {
-            let _ = write!(sql, ", ${v}");
+        if r > 0 {
+            sql.push_str(", ");
         }
-        sql.push_str(", $2, $2)");
+        sql.push('(');
+        sql.push_str(&p.list(1 + r * UPSERT_ROW_VALUES, UPSERT_ROW_VALUES));
+        sql.push(')');
     }
     sql.push_str(
         " ON CONFLICT (device_id, channel_id) DO UPDATE SET name = excluded.name, \
@@ -149,28 +171,39 @@ fn upsert_sql(rows: usize) -> String {
     sql
 }
 
-/// Which of `rows` channel IDs (`$2`...) of device `$1` are present (not removed).
-fn present_sql(rows: usize) -> String {
-    let list: Vec<String> = (2..2 + rows).map(|v| format!("${v}")).collect();
+/// Which of `rows` channel IDs (values 2...) of a device (value 1) are present (not
+/// removed).
+fn present_sql(p: Placeholders, rows: usize) -> String {
     format!(
-        "SELECT channel_id FROM channels WHERE device_id = $1 AND removed_at IS NULL \
+        "SELECT channel_id FROM channels WHERE device_id = {} AND removed_at IS NULL \
          AND channel_id IN ({})",
-        list.join(", ")
+        p.list(1, 1),
+        p.list(2, rows)
     )
 }
 
-/// Statement texts by `CHUNKS` index, built once.
+/// Statement texts of one backend by `CHUNKS` index, built once.
 struct ChunkSql {
     upsert: Vec<String>,
     present: Vec<String>,
 }
 
-fn chunk_sql() -> &'static ChunkSql {
-    static SQL: std::sync::OnceLock<ChunkSql> = std::sync::OnceLock::new();
-    SQL.get_or_init(|| ChunkSql {
-        upsert: CHUNKS.iter().map(|&n| upsert_sql(n)).collect(),
-        present: CHUNKS.iter().map(|&n| present_sql(n)).collect(),
-    })
+impl ChunkSql {
+    fn new(p: Placeholders) -> ChunkSql {
+        ChunkSql {
+            upsert: CHUNKS.iter().map(|&n| upsert_sql(p, n)).collect(),
+            present: CHUNKS.iter().map(|&n| present_sql(p, n)).collect(),
+        }
+    }
+}
+
+fn chunk_sql(backend: &Backend) -> &'static ChunkSql {
+    static SQLITE: std::sync::OnceLock<ChunkSql> = std::sync::OnceLock::new();
+    static POSTGRES: std::sync::OnceLock<ChunkSql> = std::sync::OnceLock::new();
+    match backend {
+        Backend::Sqlite(_) => SQLITE.get_or_init(|| ChunkSql::new(Placeholders::Bare)),
+        Backend::Postgres(_) => POSTGRES.get_or_init(|| ChunkSql::new(Placeholders::Numbered)),
+    }
 }
 
 /// The items to write, one per channel ID: a channel listed twice is written once, with its
@@ -226,6 +259,7 @@ impl Store {
         now: i64,
     ) -> Result<CatalogDiff> {
         let mut diff = CatalogDiff::default();
+        let sql = chunk_sql(&self.backend);
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             // Write first: SQLite then takes the write lock at the start (waiting out other
@@ -239,22 +273,23 @@ impl Store {
             // A multi-row statement per chunk: first which channels are present already
             // (to tell added from updated), then the upsert. Statements, not rows, are what
             // costs here (each is a round trip to SQLite's worker thread or the server).
-            let sql = chunk_sql();
             let distinct = distinct_items(items);
             let mut new_rows = 0u64;
             let mut rest = distinct.as_slice();
             for (k, size) in chunk_sizes(distinct.len()) {
                 let (chunk, tail) = rest.split_at(size);
                 rest = tail;
-                let mut present = sqlx::query_scalar::<_, String>(sql.present[k].as_str()).bind(device_id);
+                let mut present =
+                    sqlx::query_scalar::<_, String>(sql.present[k].as_str()).bind(device_id);
                 for item in chunk {
                     present = present.bind(&item.device_id);
                 }
                 let present = present.fetch_all(&mut *tx).await?;
                 new_rows += (size - present.len()) as u64;
-                let mut upsert = sqlx::query(sql.upsert[k].as_str()).bind(device_id).bind(now);
+                let mut upsert = sqlx::query(sql.upsert[k].as_str());
                 for item in chunk {
                     upsert = upsert
+                        .bind(device_id)
                         .bind(&item.device_id)
                         .bind(&item.name)
                         .bind(&item.manufacturer)
@@ -272,7 +307,9 @@ impl Store {
                         .bind(item.longitude)
                         .bind(item.latitude)
                         .bind(item.ptz_type.map(i32::from))
-                        .bind(extra_json(item));
+                        .bind(extra_json(item))
+                        .bind(now)
+                        .bind(now);
                 }
                 upsert.execute(&mut *tx).await?;
             }
@@ -743,12 +780,20 @@ mod tests {
         for n in 0..1200 {
             assert_eq!(sizes(n).iter().sum::<usize>(), n);
         }
-        // Every placeholder of the largest statement is numbered once, in order.
-        let sql = upsert_sql(CHUNKS[0]);
-        let last = 2 + CHUNKS[0] * UPSERT_ROW_VALUES;
-        assert!(sql.contains(&format!("${last}, $2, $2)")));
-        assert!(!sql.contains(&format!("${}", last + 1)));
-        assert!(present_sql(2).ends_with("IN ($2, $3)"));
+        // Every value of the largest statement has its placeholder, once, in order.
+        let values = CHUNKS[0] * UPSERT_ROW_VALUES;
+        let pg = upsert_sql(Placeholders::Numbered, CHUNKS[0]);
+        assert!(pg.contains("VALUES ($1, $2, "));
+        assert!(pg.contains(&format!(", ${values}) ON CONFLICT")));
+        assert!(!pg.contains(&format!("${}", values + 1)));
+        let sqlite = upsert_sql(Placeholders::Bare, CHUNKS[0]);
+        assert_eq!(sqlite.matches('?').count(), values);
+        assert!(!sqlite.contains('$'));
+        assert!(
+            present_sql(Placeholders::Numbered, 2)
+                .ends_with("device_id = $1 AND removed_at IS NULL AND channel_id IN ($2, $3)")
+        );
+        assert!(present_sql(Placeholders::Bare, 2).ends_with("IN (?, ?)"));
     }
 
     #[tokio::test]
