@@ -7,6 +7,8 @@ the server's CPU (user+system from /proc/<pid>/stat) and its RSS (current and pe
   cargo build --release -p vigil
   benches/catalog/run.py --devices 1000 --channels 16 --page 1
   benches/catalog/run.py --devices 1 --channels 2000 --page 1
+
+benches/catalog/compare.sh runs these cases with two binaries in turn (before/after).
 """
 
 import argparse
