@@ -174,6 +174,9 @@ pub struct MediaConfig {
     pub invite_timeout: Duration,
     /// Media transport of a live session when the request names none.
     pub transport: RtpTransport,
+    /// Ask the device for a key frame (MANSCDP `IFameCmd`) when a new stream starts
+    /// mid-GOP, instead of waiting up to a GOP for its next one.
+    pub request_key_frame: bool,
 }
 
 /// How RTP travels from the device, as the platform offers it.
@@ -321,6 +324,7 @@ impl Default for MediaConfig {
             rtp_timeout: Duration::from_secs(10),
             invite_timeout: Duration::from_secs(8),
             transport: RtpTransport::Udp,
+            request_key_frame: true,
         }
     }
 }

@@ -133,6 +133,10 @@ struct SimArgs {
     /// Live view: refuse every INVITE with this SIP status.
     #[arg(long)]
     refuse_invite: Option<u16>,
+    /// Live view: start each stream at this frame of the clip (0: its first key frame;
+    /// others start mid-GOP, as some cameras do).
+    #[arg(long, default_value_t = 0)]
+    start_frame: usize,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -314,6 +318,7 @@ async fn sim(args: SimArgs) -> anyhow::Result<()> {
         raw_h264: args.raw_h264,
         clip,
         ignore_first_ack: false,
+        start_frame: args.start_frame,
     };
     let sim = Simulator::start(SimConfig {
         server,

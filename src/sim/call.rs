@@ -281,6 +281,16 @@ impl Device {
         }
     }
 
+    /// `IFameCmd` for `target` (a channel, or the device for all its channels): each of its
+    /// streams sends a key frame next.
+    pub(super) fn key_frame_request(&mut self, target: &DeviceId) {
+        for c in &self.calls {
+            if c.state != CallState::Opening && (c.channel == *target || *target == self.id) {
+                self.out.push_back(Output::KeyFrame { call: c.id });
+            }
+        }
+    }
+
     /// Streams that have started and not ended (for tests of the machine).
     pub fn active_calls(&self) -> usize {
         self.calls

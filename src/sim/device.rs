@@ -257,6 +257,10 @@ pub enum Output {
     StopMedia {
         call: u64,
     },
+    /// The platform asked for a key frame (`IFameCmd`): the call's stream sends one next.
+    KeyFrame {
+        call: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -964,7 +968,11 @@ impl Device {
                 let time = time.split('.').next().unwrap_or_default();
                 vec![answers::device_status_body(q.sn, &q.device_id, time, cs)]
             }
-            // Controls and notifications are acknowledged; acting on them comes later.
+            Manscdp::DeviceControl(c) if c.iframe_cmd.is_some() && self.owns(&c.device_id) => {
+                self.key_frame_request(&c.device_id);
+                Vec::new()
+            }
+            // Other controls and notifications are acknowledged; acting on them comes later.
             _ => Vec::new(),
         };
         let bodies = self.unless_muted(bodies);

@@ -83,7 +83,10 @@ fn drain(d: &mut Device) -> Drained {
             Output::Transmit { bytes, .. } => out.sent.push(vigil_sip::parse(&bytes).unwrap()),
             Output::Event(e) => out.events.push(e),
             // Live calls have their own tests (device/call.rs).
-            Output::OpenMedia(_) | Output::StartMedia { .. } | Output::StopMedia { .. } => {}
+            Output::OpenMedia(_)
+            | Output::StartMedia { .. }
+            | Output::StopMedia { .. }
+            | Output::KeyFrame { .. } => {}
         }
     }
     out

@@ -471,6 +471,7 @@ impl Driver {
                         });
                     }
                 }
+                Output::KeyFrame { call } => self.media.key_frame(i, call),
                 Output::StopMedia { call } => {
                     if let Some(ch) = self.media.stop(i, call) {
                         let active = self.media.active();

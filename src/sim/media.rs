@@ -57,6 +57,10 @@ pub struct SimMedia {
     /// Ignore the first ACK of each call, as if it was lost: over UDP the 200 OK is sent
     /// again and the platform must ACK again before media starts.
     pub ignore_first_ack: bool,
+    /// Clip frame each stream starts at: 0 starts with a key frame; others start mid-GOP,
+    /// as some cameras do (the shipped clips have a key frame every 25 frames). A stream
+    /// asked for a key frame (`IFameCmd`) sends the clip's next key frame next.
+    pub start_frame: usize,
 }
 
 impl Default for SimMedia {
@@ -70,6 +74,7 @@ impl Default for SimMedia {
             raw_h264: false,
             clip: None,
             ignore_first_ack: false,
+            start_frame: 0,
         }
     }
 }
@@ -123,6 +128,13 @@ impl Source {
         match self {
             Source::Ps(s) => s.next_send_at(),
             Source::Raw(s) => s.next_send_at(),
+        }
+    }
+
+    fn key_frame_next(&mut self) {
+        match self {
+            Source::Ps(s) => s.key_frame_next(),
+            Source::Raw(s) => s.key_frame_next(),
         }
     }
 
@@ -209,6 +221,7 @@ impl Media {
             Source::Raw(RawH264 {
                 frames: self.frames.clone(),
                 index: 0,
+                offset: self.config.start_frame as u64,
                 fps: self.config.fps,
                 ssrc,
                 sequence: first_sequence,
@@ -222,8 +235,9 @@ impl Media {
             cfg.fps = self.config.fps;
             cfg.max_payload = MAX_PAYLOAD;
             cfg.drop_ppm = self.drop_ppm();
-            let s = ClipStreamer::new(self.config.codec, self.frames.clone(), cfg)
+            let mut s = ClipStreamer::new(self.config.codec, self.frames.clone(), cfg)
                 .map_err(|e| e.to_string())?;
+            s.seek(self.config.start_frame);
             Source::Ps(Box::new(s))
         };
         let (sink, local) = match req.transport {
@@ -307,6 +321,13 @@ impl Media {
     pub fn stop(&mut self, dev: usize, call: u64) -> Option<DeviceId> {
         let s = self.streams.remove(&(dev, call))?;
         s.start.map(|_| s.channel)
+    }
+
+    /// The platform asked for a key frame (`IFameCmd`): the stream sends one next.
+    pub fn key_frame(&mut self, dev: usize, call: u64) {
+        if let Some(s) = self.streams.get_mut(&(dev, call)) {
+            s.source.key_frame_next();
+        }
     }
 
     /// When the next frame is due.
@@ -413,6 +434,8 @@ async fn tcp_writer(
 struct RawH264 {
     frames: Vec<ClipFrame>,
     index: u64,
+    /// Clip frame of index 0 (see `ClipStreamer::seek`).
+    offset: u64,
     fps: u32,
     ssrc: u32,
     sequence: u16,
@@ -426,8 +449,17 @@ impl RawH264 {
         Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
 
+    fn key_frame_next(&mut self) {
+        let len = self.frames.len() as u64;
+        let at = (self.index + self.offset) % len;
+        if let Some(d) = (0..len).find(|d| self.frames[((at + d) % len) as usize].key) {
+            self.offset = (self.offset + d) % len;
+        }
+    }
+
     fn next_frame(&mut self, mut random: impl FnMut() -> u32) -> (Vec<Bytes>, u32) {
-        let frame = &self.frames[(self.index % self.frames.len() as u64) as usize];
+        let len = self.frames.len() as u64;
+        let frame = &self.frames[((self.index + self.offset) % len) as usize];
         let ticks = u128::from(self.index) * 90_000 / u128::from(self.fps.max(1));
         let timestamp = self.first_timestamp.wrapping_add(ticks as u32);
         self.index += 1;
@@ -489,6 +521,7 @@ mod tests {
         let mut raw = RawH264 {
             frames: frames.clone(),
             index: 0,
+            offset: 0,
             fps: 25,
             ssrc: 7,
             sequence: 65_530,

@@ -113,6 +113,9 @@ pub struct ClipStreamer {
     packetizer: PsRtpPacketizer,
     config: ClipStreamerConfig,
     index: u64,
+    /// Clip frame of index 0: moved by [`ClipStreamer::seek`] and
+    /// [`ClipStreamer::key_frame_next`] (timing and sequence numbers run on regardless).
+    offset: u64,
     ps: Vec<u8>,
 }
 
@@ -139,8 +142,30 @@ impl ClipStreamer {
             packetizer,
             config,
             index: 0,
+            offset: 0,
             ps: Vec::new(),
         })
+    }
+
+    /// The next frame sent is clip frame `frame` (modulo the clip's length): a stream can
+    /// start mid-GOP, as some cameras' do.
+    pub fn seek(&mut self, frame: usize) {
+        let len = self.frames.len() as u64;
+        let at = (self.index + self.offset) % len;
+        self.offset = (self.offset + len + frame as u64 % len - at) % len;
+    }
+
+    /// The next frame sent is the clip's next key frame, as a camera does when asked for
+    /// one (frames in between are skipped; timestamps and sequence numbers stay continuous).
+    pub fn key_frame_next(&mut self) {
+        let len = self.frames.len();
+        let at = ((self.index + self.offset) % len as u64) as usize;
+        if let Some(k) = (0..len)
+            .map(|d| (at + d) % len)
+            .find(|&i| self.frames[i].key)
+        {
+            self.seek(k);
+        }
     }
 
     /// Streams one of the shipped test clips.
@@ -167,7 +192,7 @@ impl ClipStreamer {
     /// per packet only when `drop_ppm` is non-zero.
     pub fn next_frame(&mut self, mut random: impl FnMut() -> u32) -> StreamedFrame {
         let index = self.index;
-        let frame = &self.frames[(index % self.frames.len() as u64) as usize];
+        let frame = &self.frames[((index + self.offset) % self.frames.len() as u64) as usize];
         // Computed from the index, not accumulated, so non-divisible rates do not drift.
         let ticks = u128::from(index) * 90_000 / u128::from(self.config.fps);
         let pts = (u128::from(self.config.first_timestamp) + ticks) as u64 & PTS_MASK;
@@ -225,6 +250,26 @@ mod tests {
             let total: usize = frames.iter().map(|f| f.data.len()).sum();
             assert_eq!(total, data.len());
         }
+    }
+
+    #[test]
+    fn streamer_can_start_mid_gop_and_jump_to_the_next_key_frame() {
+        let mut s = ClipStreamer::from_testdata(VideoCodec::H264, ClipStreamerConfig::new(1));
+        s.seek(5);
+        let keys: Vec<bool> = (0..21).map(|_| s.next_frame(|| 0).key).collect();
+        assert_eq!(
+            keys.iter().position(|k| *k),
+            Some(20),
+            "clip frame 25 is the next key"
+        );
+        s.key_frame_next(); // at clip frame 26: the next key is frame 0 of the loop
+        let f = s.next_frame(|| 0);
+        assert!(f.key);
+        assert_eq!(f.index, 21, "timing runs on");
+        assert!(!s.next_frame(|| 0).key);
+        s.key_frame_next();
+        s.key_frame_next(); // already at a key frame: stays there
+        assert!(s.next_frame(|| 0).key);
     }
 
     #[test]

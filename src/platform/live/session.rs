@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
-use vigil_gb::DeviceId;
+use vigil_gb::manscdp::DeviceControl;
 use vigil_gb::sdp::{MediaTransport, Offer, Sdp, Ssrc};
+use vigil_gb::{Charset, DeviceId, Manscdp};
 use vigil_sip::header::NameAddr;
 use vigil_sip::{Dialog, DialogError, Method, Request, Response, Uri};
 
@@ -217,14 +218,21 @@ impl Session {
             peer,
             retransmits,
         };
-        let plan = match Sdp::parse_bytes(&ok.body)
+        let device_ip = self.route.peer.remote.ip();
+        let (plan, answer_ip) = match Sdp::parse_bytes(&ok.body)
             .map_err(|e| e.to_string())
-            .and_then(|sdp| plan::plan(offered, &sdp, self.route.peer.remote.ip()))
-        {
+            .and_then(|sdp| {
+                let ip = sdp.video_address().and_then(|a| a.parse::<IpAddr>().ok());
+                plan::plan(offered, &sdp, device_ip).map(|p| (p, ip))
+            }) {
             Ok(p) => p,
             Err(e) => return Err((LiveError::BadAnswer(e), Some(call))),
         };
-        let ingest = match self.start_ingest(&plan) {
+        // TCP passive: the device connects from its SIP address or the one it answered.
+        let peers = std::iter::once(device_ip)
+            .chain(answer_ip.filter(|ip| !ip.is_unspecified()))
+            .collect::<Vec<_>>();
+        let ingest = match self.start_ingest(&plan, &peers) {
             Ok(i) => Arc::new(i),
             Err(e) => return Err((e, Some(call))),
         };
@@ -236,8 +244,17 @@ impl Session {
         }
         let first = ingest.first_keyframe();
         tokio::pin!(first);
+        let wanted = ingest.key_frame_wanted();
+        tokio::pin!(wanted);
+        let mut ask_key_frame = self.inner.config.media.request_key_frame;
         loop {
             tokio::select! {
+                // The stream started mid-GOP: ask for a key frame rather than wait for the
+                // next one (up to a GOP, seconds on some cameras).
+                () = &mut wanted, if ask_key_frame => {
+                    ask_key_frame = false;
+                    self.request_key_frame(call.peer);
+                }
                 r = &mut first => match r {
                     Ok(()) => return Ok((call, ingest)),
                     Err(reason) => {
@@ -324,7 +341,48 @@ impl Session {
         Ok((req, peer, offered))
     }
 
-    fn start_ingest(&mut self, plan: &IngestPlan) -> Result<IngestHandle, LiveError> {
+    /// `IFameCmd` (sic, as the standard spells it) to the channel: a MESSAGE to the device
+    /// over the call's route, in the background; a device that ignores or refuses it just
+    /// delivers its next key frame in its own time.
+    fn request_key_frame(&self, peer: Peer) {
+        let endpoint = self.inner.endpoint.clone();
+        let (device, channel, session) = (self.device, self.channel, self.id.clone());
+        let hostport = NameAddr::parse(&self.route.contact)
+            .ok()
+            .and_then(|c| {
+                let u = c.uri;
+                (u.user.as_deref() == Some(device.as_str())).then(|| match u.port {
+                    Some(p) => format!("{}:{p}", u.host),
+                    None => u.host.to_string(),
+                })
+            })
+            .unwrap_or_else(|| peer.remote.to_string());
+        let Ok(uri) = Uri::parse(&format!("sip:{device}@{hostport}")) else {
+            return;
+        };
+        let sn = rand::random::<u32>() % 1_000_000;
+        let body =
+            Manscdp::DeviceControl(DeviceControl::iframe(sn, channel)).to_body(Charset::Gb2312);
+        let mut req = endpoint.new_request(Method::Message, uri, &device, &peer);
+        req.set_body("Application/MANSCDP+xml", body);
+        tracing::debug!(%session, %channel, "stream started mid-GOP: asking for a key frame (IFameCmd)");
+        tokio::spawn(async move {
+            match tokio::time::timeout(BYE_WAIT, endpoint.request(req, peer)).await {
+                Ok(Ok(r)) if r.status.is_success() => {}
+                Ok(Ok(r)) => {
+                    tracing::debug!(%session, status = r.status.code(), "IFameCmd refused")
+                }
+                Ok(Err(e)) => tracing::debug!(%session, error = %e, "IFameCmd failed"),
+                Err(_) => tracing::debug!(%session, "IFameCmd unanswered"),
+            }
+        });
+    }
+
+    fn start_ingest(
+        &mut self,
+        plan: &IngestPlan,
+        peers: &[IpAddr],
+    ) -> Result<IngestHandle, LiveError> {
         let port = self
             .port
             .take()
@@ -333,6 +391,9 @@ impl Session {
             .expected_ssrc(plan.ssrc.unwrap_or(self.ssrc.value()));
         for &(pt, payload) in &plan.payload_types {
             cfg = cfg.payload_type(pt, payload);
+        }
+        for &ip in peers {
+            cfg = cfg.allow_peer(ip);
         }
         IngestSession::start(cfg, self.hub.clone())
             .map_err(|e| LiveError::Internal(format!("starting RTP ingest: {e}")))

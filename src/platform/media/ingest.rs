@@ -1,18 +1,29 @@
 //! RTP ingest of one live session: one tokio task owns the socket (UDP, TCP passive or TCP
 //! active with RFC 4571 framing) and the stream [`Pipeline`], publishes to the [`Hub`],
-//! reports "first key frame ready" and ends after `rtp_timeout` without RTP.
+//! reports "first key frame ready" (and "started mid-GOP", to ask the device for a key
+//! frame) and ends after `rtp_timeout` without RTP. A UDP session also reads RTCP on the
+//! next port and answers with receiver reports (a task of its own, off the RTP path).
+//!
+//! Untrusted input: over UDP the stream is tied to the address its played SSRC comes from,
+//! and datagrams from elsewhere are dropped before they cost a copy (the expected SSRC may
+//! still take over, and a source silent for [`SOURCE_SILENCE`] may be replaced, for
+//! devices that restart or move behind NAT); over TCP passive only the device's addresses
+//! may connect, one connection at a time. What one session holds is bounded: the reorder
+//! window of 128 datagrams of at most 16 KiB, one demuxed frame, the hub's GOP cache.
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use serde::Serialize;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, Interest};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use vigil_media::rtp::Rfc4571Deframer;
@@ -20,9 +31,9 @@ use vigil_media::rtp::Rfc4571Deframer;
 use super::hub::Hub;
 use super::pipeline::{Payload, Pipeline, REORDER_DELAY, StreamStats};
 use super::ports::RtpPort;
+use super::rtcp::{self, LastSr, ReceptionSnapshot, ReportState};
+use super::udp_batch::{self, RecvBatch};
 
-/// Largest datagram read; RTP over UDP is far smaller, but nothing is cut short.
-const MAX_DATAGRAM: usize = 65_536;
 /// Datagrams are copied into chunks of this size and handed on as `Bytes` slices of them:
 /// one allocation per ~11 packets instead of one per packet.
 const CHUNK: usize = 16 * 1024;
@@ -30,14 +41,19 @@ const CHUNK: usize = 16 * 1024;
 const TCP_READ: usize = 16 * 1024;
 /// How often the stats snapshot behind `IngestHandle::stats` is refreshed while RTP flows.
 const STATS_EVERY: Duration = Duration::from_millis(250);
-/// Datagrams read per wake-up before yielding to the runtime.
-const BATCH: usize = 64;
+/// `recvmmsg` batches read per wake-up before yielding to the runtime (fairness).
+const ROUNDS: usize = 4;
 /// How often a TCP active session retries connecting to the device.
 const CONNECT_RETRY: Duration = Duration::from_millis(300);
+/// A UDP source silent this long may be replaced by another address.
+pub const SOURCE_SILENCE: Duration = Duration::from_secs(2);
+/// Refused TCP connections (wrong address, second connection) logged per session; later
+/// ones are only counted, so a connection flood cannot flood the log.
+const REFUSALS_LOGGED: u64 = 10;
 
 thread_local! {
-    /// Receive buffer of the worker thread running a UDP session.
-    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; MAX_DATAGRAM]);
+    /// Receive buffers of the worker thread running UDP sessions.
+    static SCRATCH: std::cell::RefCell<RecvBatch> = std::cell::RefCell::new(RecvBatch::new());
 }
 
 /// How RTP reaches us.
@@ -65,6 +81,9 @@ pub struct IngestConfig {
     pub rtp_timeout: Duration,
     /// From the SDP answer's `a=rtpmap` lines; PT 96 = PS and 98 = H.264 without them.
     pub payload_types: Vec<(u8, Payload)>,
+    /// TCP passive: the addresses the device may connect from (its SIP source address,
+    /// the SDP answer's `c=`); any address when empty.
+    pub allowed_peers: Vec<IpAddr>,
 }
 
 impl IngestConfig {
@@ -75,7 +94,16 @@ impl IngestConfig {
             expected_ssrc: None,
             rtp_timeout,
             payload_types: Vec::new(),
+            allowed_peers: Vec::new(),
         }
+    }
+
+    /// TCP passive: accept connections from `ip` (and the other allowed ones) only.
+    pub fn allow_peer(mut self, ip: IpAddr) -> Self {
+        if !self.allowed_peers.contains(&ip) {
+            self.allowed_peers.push(ip);
+        }
+        self
     }
 
     /// What a payload type carries, from `a=rtpmap:<pt> <encoding>/90000` (see
@@ -127,6 +155,8 @@ pub struct IngestStats {
     /// Unix milliseconds.
     pub started_at_ms: i64,
     pub last_packet_at_ms: Option<i64>,
+    /// TCP passive: connections refused (another address, or a second connection).
+    pub tcp_refused: u64,
     #[serde(flatten)]
     pub stream: StreamStats,
 }
@@ -135,6 +165,12 @@ pub struct IngestStats {
 #[derive(Debug)]
 struct Shared {
     stats: Mutex<IngestStats>,
+    /// For receiver reports, refreshed with the stats.
+    reception: Mutex<Option<ReceptionSnapshot>>,
+    /// Kept by the RTCP task; added to the pipeline's counts in `stats()`.
+    rtcp_packets: AtomicU64,
+    rtcp_sender_reports: AtomicU64,
+    rtcp_receiver_reports: AtomicU64,
 }
 
 /// Namespace for starting sessions.
@@ -152,13 +188,18 @@ impl IngestSession {
             expected_ssrc,
             rtp_timeout,
             payload_types,
+            allowed_peers,
         } = cfg;
+        let mut rtcp_socket = None;
         let socket = match transport {
             IngestTransport::Udp => {
                 let s = port
                     .take_udp()
                     .ok_or_else(|| io::Error::other("RTP port's UDP socket already used"))?;
                 drop(port.take_tcp());
+                if let Some(r) = port.take_rtcp() {
+                    rtcp_socket = Some(UdpSocket::from_std(r)?);
+                }
                 Socket::Udp(UdpSocket::from_std(s)?)
             }
             IngestTransport::TcpPassive => {
@@ -182,11 +223,22 @@ impl IngestSession {
                 remote: None,
                 started_at_ms,
                 last_packet_at_ms: None,
+                tcp_refused: 0,
                 stream: StreamStats::default(),
             }),
+            reception: Mutex::new(None),
+            rtcp_packets: AtomicU64::new(0),
+            rtcp_sender_reports: AtomicU64::new(0),
+            rtcp_receiver_reports: AtomicU64::new(0),
         });
         let (phase_tx, phase) = watch::channel(Phase::Waiting);
+        let (wants_key_tx, wants_key) = watch::channel(false);
         let stop = CancellationToken::new();
+        let rtcp = rtcp_socket.map(|s| {
+            let stop = stop.child_token();
+            let task = tokio::spawn(run_rtcp(s, shared.clone(), stop.clone()));
+            (stop, task)
+        });
         let reorder_delay = match transport {
             IngestTransport::Udp => REORDER_DELAY,
             _ => Duration::ZERO,
@@ -199,7 +251,12 @@ impl IngestSession {
             pipeline,
             shared: shared.clone(),
             phase: phase_tx,
+            wants_key: wants_key_tx,
             stop: stop.clone(),
+            rtcp,
+            allowed_peers,
+            source: None,
+            refused: 0,
             rtp_timeout,
             started: Instant::now(),
             started_at_ms,
@@ -216,6 +273,7 @@ impl IngestSession {
         Ok(IngestHandle {
             shared,
             phase,
+            wants_key,
             stop,
             hub,
         })
@@ -227,6 +285,7 @@ impl IngestSession {
 pub struct IngestHandle {
     shared: Arc<Shared>,
     phase: watch::Receiver<Phase>,
+    wants_key: watch::Receiver<bool>,
     stop: CancellationToken,
     hub: Hub,
 }
@@ -235,11 +294,29 @@ impl IngestHandle {
     /// Counters and stream facts (refreshed every 250 ms while RTP flows, and at the first
     /// key frame and the end; fps and bitrate are over the last second).
     pub fn stats(&self) -> IngestStats {
-        self.shared
+        let mut s = self
+            .shared
             .stats
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .clone();
+        let sh = &self.shared;
+        s.stream.rtcp_packets += sh.rtcp_packets.load(Ordering::Relaxed);
+        s.stream.rtcp_sender_reports += sh.rtcp_sender_reports.load(Ordering::Relaxed);
+        s.stream.rtcp_receiver_reports += sh.rtcp_receiver_reports.load(Ordering::Relaxed);
+        s
+    }
+
+    /// Resolves (once) when the stream started mid-GOP: frames arrive, none of them a key
+    /// frame yet. The owner may ask the device for one (`IFameCmd`). Never resolves for a
+    /// stream that starts with a key frame.
+    pub fn key_frame_wanted(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.wants_key.clone();
+        async move {
+            if rx.wait_for(|w| *w).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
     }
 
     pub fn hub(&self) -> &Hub {
@@ -299,7 +376,16 @@ struct Driver {
     pipeline: Pipeline,
     shared: Arc<Shared>,
     phase: watch::Sender<Phase>,
+    wants_key: watch::Sender<bool>,
     stop: CancellationToken,
+    /// The RTCP task (UDP) and its stop.
+    rtcp: Option<(CancellationToken, JoinHandle<()>)>,
+    /// TCP passive: who may connect (anyone when empty).
+    allowed_peers: Vec<IpAddr>,
+    /// UDP: the address the played stream comes from, and when it last sent.
+    source: Option<(SocketAddr, Instant)>,
+    /// TCP connections refused so far.
+    refused: u64,
     rtp_timeout: Duration,
     started: Instant,
     started_at_ms: i64,
@@ -318,6 +404,11 @@ impl Driver {
             },
         };
         self.pipeline.finish();
+        if let Some((stop, task)) = self.rtcp.take() {
+            // Ended before the port is freed, so its RTCP socket goes with it.
+            stop.cancel();
+            let _ = task.await;
+        }
         self.publish_stats();
         let s = self.pipeline.stats();
         tracing::info!(
@@ -339,14 +430,57 @@ impl Driver {
 
     /// Handles one packet. Cheap: no clock calls or locks beyond the pipeline's, except
     /// once a second for the stats snapshot.
-    fn packet(&mut self, now: Instant, datagram: Bytes) {
+    fn packet(&mut self, now: Instant, datagram: Bytes) -> bool {
         self.last_packet = Some(now);
         let progress = self.pipeline.push(now.into_std(), datagram);
+        if progress.key_frame_wanted {
+            self.wants_key.send_replace(true);
+        }
         if progress.first_key_frame {
             self.publish_stats();
             self.phase.send_replace(Phase::Playing);
         } else if now.duration_since(self.last_publish) >= STATS_EVERY {
             self.publish_stats();
+        }
+        progress.accepted
+    }
+
+    /// Whether a UDP datagram from `from` may reach the pipeline: anything while no source
+    /// is known; then only the source's, unless it fell silent, or the datagram brings the
+    /// expected SSRC the stream did not have (the device's real stream after a stray one).
+    fn admit(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) -> bool {
+        let Some((source, last)) = self.source else {
+            return true;
+        };
+        if source == from || now.duration_since(last) >= SOURCE_SILENCE {
+            return true;
+        }
+        let expected = self.pipeline.expected_ssrc();
+        let ssrc = datagram
+            .get(8..12)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+        if expected.is_some() && ssrc == expected && self.pipeline.ssrc() != expected {
+            return true;
+        }
+        self.pipeline.count_other_source();
+        false
+    }
+
+    /// Handles one UDP datagram from the receive batch.
+    fn datagram(&mut self, now: Instant, chunk: &mut BytesMut, data: &[u8], from: SocketAddr) {
+        if !self.admit(now, from, data) {
+            return;
+        }
+        if self.packet(now, copy_into(chunk, data)) && self.source.is_none_or(|(s, _)| s != from) {
+            if self.source.is_some() {
+                tracing::info!(%from, "RTP source changed");
+            }
+            self.source = Some((from, now));
+            self.set_remote(from);
+        } else if let Some((s, at)) = &mut self.source
+            && *s == from
+        {
+            *at = now;
         }
     }
 
@@ -355,9 +489,19 @@ impl Driver {
         let last_packet_at_ms = self
             .last_packet
             .map(|t| self.started_at_ms + t.duration_since(self.started).as_millis() as i64);
-        let mut s = self.shared.stats.lock().unwrap_or_else(|e| e.into_inner());
-        s.stream = self.pipeline.stats();
-        s.last_packet_at_ms = last_packet_at_ms;
+        {
+            let mut s = self.shared.stats.lock().unwrap_or_else(|e| e.into_inner());
+            s.stream = self.pipeline.stats();
+            s.last_packet_at_ms = last_packet_at_ms;
+            s.tcp_refused = self.refused;
+        }
+        if self.rtcp.is_some() {
+            *self
+                .shared
+                .reception
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = self.pipeline.reception();
+        }
     }
 
     fn set_remote(&self, remote: SocketAddr) {
@@ -381,7 +525,11 @@ impl Driver {
             return Some(EndReason::RtpTimeout(self.rtp_timeout));
         }
         let progress = self.pipeline.on_timer(now.into_std());
+        if progress.key_frame_wanted {
+            self.wants_key.send_replace(true);
+        }
         if progress.first_key_frame {
+            self.publish_stats();
             self.phase.send_replace(Phase::Playing);
         }
         None
@@ -389,7 +537,6 @@ impl Driver {
 
     async fn run_udp(&mut self, sock: UdpSocket) -> EndReason {
         let mut chunk = BytesMut::with_capacity(CHUNK);
-        let mut remote = None;
         let stop = self.stop.clone();
         // Created once: a fresh `cancelled()` per packet would register a waiter each time.
         let cancelled = stop.cancelled();
@@ -406,22 +553,13 @@ impl Driver {
                         return EndReason::Io(e.to_string());
                     }
                     let now = Instant::now();
-                    // Drain what is queued (bounded, to stay fair to other sessions) into the
-                    // worker thread's scratch buffer: one 64 KiB buffer per thread, not per
-                    // session, and no borrow across an await.
-                    for _ in 0..BATCH {
-                        let got = SCRATCH.with_borrow_mut(|buf| match sock.try_recv_from(buf) {
-                            Ok((n, from)) => Ok((copy_into(&mut chunk, &buf[..n]), from)),
-                            Err(e) => Err(e),
-                        });
-                        match got {
-                            Ok((datagram, from)) => {
-                                if remote != Some(from) {
-                                    remote = Some(from);
-                                    self.set_remote(from);
-                                }
-                                self.packet(now, datagram);
-                            }
+                    // Drain what is queued (bounded, to stay fair to other sessions) with one
+                    // system call per batch into the worker thread's buffers (shared by the
+                    // thread's sessions; no borrow across an await).
+                    for _ in 0..ROUNDS {
+                        match SCRATCH.with_borrow_mut(|b| self.recv_batch(&sock, b, now, &mut chunk)) {
+                            Ok(true) => {}
+                            Ok(false) => break,
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                             // ICMP errors of earlier sends surface here on some systems.
                             Err(e) if is_transient(&e) => continue,
@@ -445,6 +583,42 @@ impl Driver {
         }
     }
 
+    /// One `recvmmsg` and the datagrams it got; `Ok(true)` when the batch was full (more
+    /// may be queued). A short batch means the socket was empty at the time of the call:
+    /// the readiness is cleared then (by reporting `WouldBlock` to tokio), which saves the
+    /// extra call that would only find the queue empty. A datagram arriving after the call
+    /// raises readiness again (tokio clears it only if no new event came since).
+    fn recv_batch(
+        &mut self,
+        sock: &UdpSocket,
+        batch: &mut RecvBatch,
+        now: Instant,
+        chunk: &mut BytesMut,
+    ) -> io::Result<bool> {
+        let mut got = 0;
+        let r = sock.try_io(Interest::READABLE, || {
+            got = batch.recv(sock)?;
+            if got < udp_batch::BATCH {
+                Err(io::ErrorKind::WouldBlock.into())
+            } else {
+                Ok(())
+            }
+        });
+        for i in 0..got {
+            let (data, meta) = batch.datagram(i);
+            match meta.from {
+                _ if meta.truncated => self.pipeline.count_invalid(),
+                Some(from) => self.datagram(now, chunk, data, from),
+                None => self.pipeline.count_invalid(),
+            }
+        }
+        match r {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && got > 0 => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// TCP passive: the device connects, and may reconnect while `rtp_timeout` allows.
     async fn run_passive(&mut self, listener: TcpListener) -> EndReason {
         loop {
@@ -464,18 +638,41 @@ impl Driver {
     }
 
     async fn accept(&mut self, listener: &TcpListener) -> Result<TcpStream, EndReason> {
-        tokio::select! {
-            _ = self.stop.cancelled() => Err(EndReason::Stopped),
-            _ = tokio::time::sleep_until(self.timeout_at()) => Err(EndReason::RtpTimeout(self.rtp_timeout)),
-            r = listener.accept() => match r {
-                Ok((stream, remote)) => {
-                    self.set_remote(remote);
-                    let _ = stream.set_nodelay(true);
-                    Ok(stream)
-                }
-                Err(e) => Err(EndReason::Io(e.to_string())),
-            },
+        loop {
+            tokio::select! {
+                _ = self.stop.cancelled() => return Err(EndReason::Stopped),
+                _ = tokio::time::sleep_until(self.timeout_at()) => return Err(EndReason::RtpTimeout(self.rtp_timeout)),
+                r = listener.accept() => match r {
+                    Ok((stream, remote)) => {
+                        if !self.peer_allowed(remote) {
+                            self.refuse(stream, remote, "not the device's address");
+                            continue;
+                        }
+                        self.set_remote(remote);
+                        let _ = stream.set_nodelay(true);
+                        return Ok(stream);
+                    }
+                    // Per-connection failures (the peer gave up before the accept).
+                    Err(e) if is_transient(&e) || e.kind() == io::ErrorKind::ConnectionAborted => continue,
+                    Err(e) => return Err(EndReason::Io(e.to_string())),
+                },
+            }
         }
+    }
+
+    fn peer_allowed(&self, remote: SocketAddr) -> bool {
+        let ip = remote.ip().to_canonical();
+        self.allowed_peers.is_empty() || self.allowed_peers.iter().any(|a| a.to_canonical() == ip)
+    }
+
+    /// Closes a connection the session does not take, with a log line (the first few).
+    fn refuse(&mut self, stream: TcpStream, remote: SocketAddr, why: &str) {
+        drop(stream);
+        self.refused += 1;
+        if self.refused <= REFUSALS_LOGGED {
+            tracing::warn!(%remote, allowed = ?self.allowed_peers, why, "RTP TCP connection refused");
+        }
+        self.publish_stats();
     }
 
     async fn connect(&mut self, remote: SocketAddr) -> Result<TcpStream, EndReason> {
@@ -545,17 +742,21 @@ impl Driver {
                     }
                 }
                 r = accept_if(listener) => {
-                    if let Ok((newer, remote)) = r
-                        && self.pipeline.packets_received() == received_before
-                    {
-                        tracing::debug!(%remote, "replacing a silent RTP TCP connection");
-                        let _ = newer.set_nodelay(true);
-                        self.set_remote(remote);
-                        stream = newer;
-                        deframer = Rfc4571Deframer::new();
-                        received_before = self.pipeline.packets_received();
+                    if let Ok((newer, remote)) = r {
+                        if !self.peer_allowed(remote) {
+                            self.refuse(newer, remote, "not the device's address");
+                        } else if self.pipeline.packets_received() == received_before {
+                            // A half-dead first attempt of the device must not block it.
+                            tracing::debug!(%remote, "replacing a silent RTP TCP connection");
+                            let _ = newer.set_nodelay(true);
+                            self.set_remote(remote);
+                            stream = newer;
+                            deframer = Rfc4571Deframer::new();
+                            received_before = self.pipeline.packets_received();
+                        } else {
+                            self.refuse(newer, remote, "the session has its connection");
+                        }
                     }
-                    // Otherwise the newer connection is dropped: one device per session.
                 }
                 _ = &mut timer => {
                     if let Some(reason) = self.on_wake() {
@@ -567,6 +768,55 @@ impl Driver {
             if want < armed || timer.is_elapsed() {
                 armed = want;
                 timer.as_mut().reset(want);
+            }
+        }
+    }
+}
+
+/// The RTCP side of a UDP session: counts what arrives on port + 1 (remembering the last
+/// sender report and where reports come from) and sends a receiver report there about every
+/// [`rtcp::REPORT_INTERVAL`] (RFC 3550 6.2, randomized). No report goes out before the
+/// device sent RTCP: its RTCP address is only known from that.
+async fn run_rtcp(sock: UdpSocket, shared: Arc<Shared>, stop: CancellationToken) {
+    let own_ssrc: u32 = rand::random();
+    let mut buf = vec![0u8; rtcp::MAX_RTCP];
+    let mut out = Vec::with_capacity(64);
+    let mut peer: Option<SocketAddr> = None;
+    let mut last_sr: Option<LastSr> = None;
+    let mut state = ReportState::default();
+    let interval = || rtcp::REPORT_INTERVAL.mul_f64(0.5 + rand::random::<f64>());
+    let mut next = Instant::now() + interval();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            r = sock.recv_from(&mut buf) => match r {
+                Ok((n, from)) => {
+                    let Some(c) = rtcp::parse(&buf[..n]) else { continue };
+                    shared.rtcp_packets.fetch_add(1, Ordering::Relaxed);
+                    if let Some((_, lsr)) = c.sender_report {
+                        shared.rtcp_sender_reports.fetch_add(1, Ordering::Relaxed);
+                        last_sr = Some(LastSr { lsr, at: Instant::now().into_std() });
+                    }
+                    if c.bye {
+                        tracing::debug!(%from, "RTCP BYE from the device");
+                    }
+                    peer = Some(from);
+                }
+                Err(e) if is_transient(&e) => continue,
+                Err(e) => {
+                    tracing::debug!(error = %e, "RTCP socket failed");
+                    return;
+                }
+            },
+            _ = tokio::time::sleep_until(next) => {
+                next = Instant::now() + interval();
+                let source = *shared.reception.lock().unwrap_or_else(|e| e.into_inner());
+                let (Some(to), Some(source)) = (peer, source) else { continue };
+                out.clear();
+                rtcp::write_receiver_report(&mut out, own_ssrc, &source, &mut state, last_sr, Instant::now().into_std());
+                if sock.send_to(&out, to).await.is_ok() {
+                    shared.rtcp_receiver_reports.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
     }

@@ -32,6 +32,8 @@ pub mod hub;
 pub mod ingest;
 pub mod pipeline;
 pub mod ports;
+pub mod rtcp;
+mod udp_batch;
 
 pub use hls::HlsStream;
 pub use hub::{Fragment, Hub, HubItem, InitSegment, MediaInfo, Viewer, ViewerEnd};

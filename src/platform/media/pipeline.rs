@@ -1,6 +1,7 @@
 //! One stream's media path without I/O: RTP datagrams in (with their arrival time), fMP4
 //! init segments and fragments out to the hub. RTP → SSRC check → reorder buffer (loss
 //! accounting) → PS demux or RFC 6184 depacketizer → parameter sets → fragmenter → hub.
+//! RTCP that shares the RTP port or TCP connection is counted and set aside.
 
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,7 @@ use vigil_media::ps::{EsKind, PsDemuxer};
 use vigil_media::rtp::{H264Depacketizer, ReorderBuffer, ReorderOutput, RtpPacket, RtpStats};
 
 use super::hub::{Hub, MediaInfo};
+use super::rtcp::{self, Reception, ReceptionSnapshot};
 
 /// Payload type GB/T 28181 uses for MPEG-PS.
 pub const PT_PS: u8 = 96;
@@ -78,6 +80,16 @@ pub struct StreamStats {
     pub frames_skipped: u64,
     pub fragments: u64,
     pub demux_errors: u64,
+    /// UDP datagrams from another address than the one the stream comes from (dropped).
+    pub packets_other_source: u64,
+    /// RTCP packets (compound) received, on the RTCP port or mixed into the RTP flow.
+    pub rtcp_packets: u64,
+    /// RTCP sender reports among them.
+    pub rtcp_sender_reports: u64,
+    /// RTCP receiver reports we sent.
+    pub rtcp_receiver_reports: u64,
+    /// Interarrival jitter (RFC 3550) of the stream, in milliseconds.
+    pub jitter_ms: Option<f64>,
 }
 
 enum Depacketizer {
@@ -109,6 +121,11 @@ enum Out {
 pub struct Progress {
     /// The first key frame went to the hub: there is something to show.
     pub first_key_frame: bool,
+    /// The datagram was RTP of the SSRC being played (for the driver's source address).
+    pub accepted: bool,
+    /// The stream started mid-GOP: video frames arrive but none was a key frame yet (said
+    /// once), so it is worth asking the device for one.
+    pub key_frame_wanted: bool,
 }
 
 /// The sans-IO stream pipeline.
@@ -130,6 +147,11 @@ pub struct Pipeline {
     started: bool,
     published_key: bool,
     reported_key: bool,
+    /// A frame was skipped while waiting for the first key frame, and whether that was
+    /// reported.
+    wants_key: bool,
+    reported_wants_key: bool,
+    reception: Reception,
     /// Reorder counters of earlier senders (SSRC switches).
     earlier: RtpStats,
     stats: StreamStats,
@@ -156,6 +178,9 @@ impl Pipeline {
             started: false,
             published_key: false,
             reported_key: false,
+            wants_key: false,
+            reported_wants_key: false,
+            reception: Reception::default(),
             earlier: RtpStats::default(),
             stats: StreamStats::default(),
             window_start: None,
@@ -176,7 +201,47 @@ impl Pipeline {
         s.packets_lost = r.lost + e.lost;
         s.packets_reordered = r.reordered + e.reordered;
         s.packets_duplicate = r.duplicates + r.late + e.duplicates + e.late;
+        s.jitter_ms = self
+            .reception
+            .snapshot()
+            .map(|r| (f64::from(r.jitter) / 90.0 * 100.0).round() / 100.0);
         s
+    }
+
+    /// What a receiver report says about the stream; `None` before its first packet.
+    pub fn reception(&self) -> Option<ReceptionSnapshot> {
+        self.reception.snapshot()
+    }
+
+    /// The SSRC being played.
+    pub fn ssrc(&self) -> Option<u32> {
+        self.ssrc
+    }
+
+    pub fn expected_ssrc(&self) -> Option<u32> {
+        self.expected_ssrc
+    }
+
+    /// A datagram from another address than the stream's was dropped by the driver.
+    pub fn count_other_source(&mut self) {
+        self.stats.packets_other_source += 1;
+    }
+
+    /// RTCP read on the RTCP port: counted with the in-band ones.
+    pub fn count_rtcp(&mut self, compound: &rtcp::Compound) {
+        self.stats.rtcp_packets += 1;
+        if compound.sender_report.is_some() {
+            self.stats.rtcp_sender_reports += 1;
+        }
+    }
+
+    pub fn count_receiver_report(&mut self) {
+        self.stats.rtcp_receiver_reports += 1;
+    }
+
+    /// A datagram too large for the receive buffer (cut short by the kernel) was dropped.
+    pub fn count_invalid(&mut self) {
+        self.stats.packets_invalid += 1;
     }
 
     /// RTP packets accepted so far (cheap, for connection bookkeeping).
@@ -190,6 +255,13 @@ impl Pipeline {
         self.stats.bytes_received += len;
         self.window_bytes += len;
         self.roll_window(now);
+        if rtcp::is_rtcp(&datagram) {
+            match rtcp::parse(&datagram) {
+                Some(c) => self.count_rtcp(&c),
+                None => self.stats.packets_invalid += 1,
+            }
+            return Progress::default();
+        }
         let packet = match RtpPacket::parse(datagram) {
             Ok(p) => p,
             Err(_) => {
@@ -197,11 +269,16 @@ impl Pipeline {
                 return Progress::default();
             }
         };
-        if !self.accept_ssrc(packet.header.ssrc) {
+        let h = &packet.header;
+        if !self.accept_ssrc(h.ssrc) {
             return Progress::default();
         }
+        self.reception
+            .on_packet(now, h.ssrc, h.sequence, h.timestamp);
         self.reorder.push(now, packet);
-        self.drain(now)
+        let mut progress = self.drain(now);
+        progress.accepted = true;
+        progress
     }
 
     /// When [`Pipeline::on_timer`] has work (a reorder gap timing out).
@@ -290,6 +367,10 @@ impl Pipeline {
         if self.published_key && !self.reported_key {
             self.reported_key = true;
             progress.first_key_frame = true;
+        }
+        if self.wants_key && !self.reported_wants_key && !self.published_key {
+            self.reported_wants_key = true;
+            progress.key_frame_wanted = true;
         }
         progress
     }
@@ -413,10 +494,12 @@ impl Pipeline {
         }
         let Some(fragmenter) = self.fragmenter.as_mut() else {
             self.stats.frames_skipped += 1;
+            self.wants_key |= !key;
             return;
         };
         if !self.started && !key {
             self.stats.frames_skipped += 1;
+            self.wants_key = true;
             return;
         }
         self.started = true;

@@ -1,13 +1,15 @@
 //! RTP port allocation over `media.rtp_ports`: a port handed out is bound (UDP and TCP) until
 //! its [`RtpPort`] is dropped, so it is never handed out twice, and a port another process
-//! holds is skipped instead of failing later.
+//! holds is skipped instead of failing later. Ports go out in pairs, as RFC 3550 has it: an
+//! even RTP port and the next one for RTCP (UDP), so a range of N ports serves N/2 sessions
+//! (the last port of an odd-sized range goes out alone, without RTCP).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 /// No port of the range is free.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("all {capacity} RTP ports in {first}..={last} are in use")]
+#[error("all {capacity} RTP port pairs in {first}..={last} are in use")]
 pub struct PortsExhausted {
     pub first: u16,
     pub last: u16,
@@ -41,7 +43,7 @@ impl RtpPorts {
     /// Ports `range[0]..=range[1]` (swapped if given backwards) on `bind_ip`.
     pub fn new(bind_ip: IpAddr, range: [u16; 2]) -> Self {
         let (first, last) = (range[0].min(range[1]), range[0].max(range[1]));
-        let n = usize::from(last - first) + 1;
+        let n = (usize::from(last - first) + 2) / 2;
         Self {
             inner: Arc::new(Pool {
                 bind_ip,
@@ -61,9 +63,9 @@ impl RtpPorts {
         Self::new(media.bind_ip, media.rtp_ports)
     }
 
-    /// Number of ports in the range.
+    /// Number of sessions the range serves at once (ports in pairs).
     pub fn capacity(&self) -> usize {
-        usize::from(self.inner.last - self.inner.first) + 1
+        self.inner.slots()
     }
 
     /// Ports currently handed out.
@@ -74,6 +76,7 @@ impl RtpPorts {
     /// Hands out the next free port, bound for UDP and listening for TCP on `bind_ip`, so it
     /// is ready for any transport the SDP offer names. Ports that another process holds are
     /// skipped.
+    /// The RTCP port (RTP port + 1, UDP) is bound with it when the range has it.
     pub fn allocate(&self) -> Result<RtpPort, PortsExhausted> {
         let cap = self.capacity();
         let mut st = self.inner.lock();
@@ -83,10 +86,18 @@ impl RtpPorts {
             if st.in_use[i] {
                 continue;
             }
-            let port = self.inner.first + i as u16;
+            let port = self.inner.first + 2 * i as u16;
             let addr = SocketAddr::new(self.inner.bind_ip, port);
             let Ok(udp) = bind_udp(addr) else { continue };
             let Ok(tcp) = bind_tcp(addr) else { continue };
+            let rtcp = if port < self.inner.last {
+                match bind_udp(SocketAddr::new(self.inner.bind_ip, port + 1)) {
+                    Ok(s) => Some(s),
+                    Err(_) => continue,
+                }
+            } else {
+                None
+            };
             st.in_use[i] = true;
             st.used += 1;
             return Ok(RtpPort {
@@ -94,6 +105,7 @@ impl RtpPorts {
                 bind_ip: self.inner.bind_ip,
                 udp: Some(udp),
                 tcp: Some(tcp),
+                rtcp,
                 pool: self.inner.clone(),
             });
         }
@@ -106,6 +118,11 @@ impl RtpPorts {
 }
 
 impl Pool {
+    /// Pairs in the range, plus a lone last port.
+    fn slots(&self) -> usize {
+        (usize::from(self.last - self.first) + 2) / 2
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, PoolState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -118,6 +135,8 @@ pub struct RtpPort {
     bind_ip: IpAddr,
     udp: Option<std::net::UdpSocket>,
     tcp: Option<std::net::TcpListener>,
+    /// Port + 1; kept bound while the port is held (no ICMP unreachable for RTCP).
+    rtcp: Option<std::net::UdpSocket>,
     pool: Arc<Pool>,
 }
 
@@ -140,11 +159,16 @@ impl RtpPort {
     pub(crate) fn take_tcp(&mut self) -> Option<std::net::TcpListener> {
         self.tcp.take()
     }
+
+    /// The RTCP socket on port + 1 (once; `None` for the lone last port of a range).
+    pub(crate) fn take_rtcp(&mut self) -> Option<std::net::UdpSocket> {
+        self.rtcp.take()
+    }
 }
 
 impl Drop for RtpPort {
     fn drop(&mut self) {
-        let i = usize::from(self.port - self.pool.first);
+        let i = usize::from(self.port - self.pool.first) / 2;
         let mut st = self.pool.lock();
         if st.in_use[i] {
             st.in_use[i] = false;
@@ -227,7 +251,9 @@ mod tests {
         let r = range(2);
         let other = std::net::UdpSocket::bind((localhost(), r[0] + 100)).unwrap();
         let busy = other.local_addr().unwrap().port();
-        let ports = RtpPorts::new(localhost(), [busy, busy + 1]);
+        // The pair (busy - 1, busy) cannot have its RTCP port; (busy + 1, busy + 2) can.
+        let ports = RtpPorts::new(localhost(), [busy - 1, busy + 2]);
+        assert_eq!(ports.capacity(), 2);
         match ports.allocate() {
             Ok(p) => assert_eq!(p.port(), busy + 1),
             Err(e) => assert_eq!(e.capacity, 2),
@@ -239,13 +265,29 @@ mod tests {
     }
 
     #[test]
-    fn allocated_port_has_bound_sockets() {
+    fn allocated_port_has_bound_sockets_and_rtcp_on_the_next_port() {
         let ports = RtpPorts::new(localhost(), range(4));
+        assert_eq!(ports.capacity(), 2);
         let mut p = ports.allocate().unwrap();
         let udp = p.take_udp().unwrap();
         assert_eq!(udp.local_addr().unwrap().port(), p.port());
         assert!(p.take_udp().is_none());
         let tcp = p.take_tcp().unwrap();
         assert_eq!(tcp.local_addr().unwrap().port(), p.port());
+        let rtcp = p.take_rtcp().unwrap();
+        assert_eq!(rtcp.local_addr().unwrap().port(), p.port() + 1);
+    }
+
+    #[test]
+    fn the_lone_last_port_of_an_odd_range_has_no_rtcp() {
+        let r = range(3);
+        let ports = RtpPorts::new(localhost(), r);
+        assert_eq!(ports.capacity(), 2);
+        let mut held: Vec<RtpPort> = std::iter::from_fn(|| ports.allocate().ok()).collect();
+        held.sort_by_key(RtpPort::port);
+        if let Some(last) = held.iter_mut().find(|p| p.port() == r[1]) {
+            assert!(last.take_rtcp().is_none());
+        }
+        assert!(held.iter().all(|p| (p.port() - r[0]).is_multiple_of(2)));
     }
 }
