@@ -638,38 +638,113 @@ async fn me_with_auth_off() {
     p.shutdown().await;
 }
 
+/// A platform with auth on (live tokens valid for `ttl`), one simulated camera with two
+/// channels, and their IDs once the catalog is stored.
+async fn live_platform(
+    db: &TestDb,
+    ttl: std::time::Duration,
+) -> (Platform, vigil::sim::SimHandle, Vec<String>) {
+    use std::time::{Duration, Instant};
+    let mut c = common::config(db);
+    c.auth.enabled = true;
+    c.auth.admin_password = vigil::config::Secret(ADMIN_PW.into());
+    c.auth.live_token_ttl = ttl;
+    let p = anonymous(Platform::start(c).await);
+    let sim = vigil::sim::Simulator::start(common::sim_config(p.sip(), 1))
+        .await
+        .unwrap();
+    sim.wait_registered(1, common::WAIT).await.unwrap();
+    let chans: Vec<String> = (0..2).map(|i| sim.channel_id(0, i).to_string()).collect();
+    let deadline = Instant::now() + common::WAIT;
+    for ch in &chans {
+        while p.running().store.get_channel(ch).await.unwrap().is_none() {
+            assert!(Instant::now() < deadline, "catalog sync stored no channel");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    (p, sim, chans)
+}
+
+/// `POST .../live` with a login cookie.
+async fn start_live(p: &Platform, cookie: &str, channel: &str) -> Value {
+    let path = format!("/api/v1/channels/{channel}/live");
+    let (st, v) = call(p, reqwest::Method::POST, &path, Cred::Cookie(cookie), None).await;
+    assert_eq!(st, 200, "{v}");
+    v
+}
+
+/// The URIs of an HLS playlist: URI lines and `URI="..."` attributes.
+fn playlist_uris(playlist: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in playlist.lines() {
+        if let Some(rest) = line.strip_prefix('#') {
+            if let Some((_, tail)) = rest.split_once("URI=\"") {
+                out.push(tail.split('"').next().unwrap().to_owned());
+            }
+        } else if !line.is_empty() {
+            out.push(line.to_owned());
+        }
+    }
+    out
+}
+
+/// HLS with a token alone, as hls.js, ffplay or Safari fetch it (no cookie, no header):
+/// every URI in the playlist carries the token and opens; the token opens nothing of
+/// another session, and segments without it are refused.
+#[tokio::test]
+async fn hls_segments_open_with_the_playlist_token() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let (p, _sim, chans) = live_platform(&db, std::time::Duration::from_secs(300)).await;
+    let cookie = cookie_of(&p, "admin", ADMIN_PW).await;
+    let a = start_live(&p, &cookie, &chans[0]).await;
+    let b = start_live(&p, &cookie, &chans[1]).await;
+    let hls = a["urls"]["hls"].as_str().unwrap();
+    let (base, token) = hls.split_once("?token=").expect("a signed HLS URL");
+    let base = base.strip_suffix("index.m3u8").unwrap();
+    let bare = reqwest::Client::new();
+    let r = bare.get(p.api(hls)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let playlist = r.text().await.unwrap();
+    let uris = playlist_uris(&playlist);
+    assert!(uris.len() >= 2, "{playlist}");
+    assert!(uris.iter().any(|u| u.starts_with("init-")), "{playlist}");
+    assert!(uris.iter().any(|u| u.starts_with("seg-")), "{playlist}");
+    let b_id = b["session_id"].as_str().unwrap();
+    for uri in &uris {
+        let (file, t) = uri
+            .split_once("?token=")
+            .expect("the URI carries the token");
+        assert_eq!(t, token, "{playlist}");
+        let r = bare
+            .get(p.api(&format!("{base}{uri}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{uri}");
+        assert!(!r.bytes().await.unwrap().is_empty(), "{uri}");
+        let r = bare
+            .get(p.api(&format!("{base}{file}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{file} without the token");
+        let other = format!("/live/{b_id}/{uri}");
+        let r = bare.get(p.api(&other)).send().await.unwrap();
+        assert_eq!(r.status(), 401, "{other}: another session's token");
+    }
+    let other = format!("/live/{b_id}/index.m3u8?token={token}");
+    assert_eq!(bare.get(p.api(&other)).send().await.unwrap().status(), 401);
+}
+
 /// `POST .../live` answers URLs with a signed token that opens them without headers, only
 /// for that session, and only until it expires.
 #[tokio::test]
 async fn live_urls_carry_a_token_that_expires() {
     use std::time::{Duration, Instant};
     let db = TestDb::new(Backend::Sqlite).await;
-    let mut c = common::config(&db);
-    c.auth.enabled = true;
-    c.auth.admin_password = vigil::config::Secret(ADMIN_PW.into());
-    c.auth.live_token_ttl = Duration::from_secs(2);
-    let p = anonymous(Platform::start(c).await);
-    let sim = vigil::sim::Simulator::start(common::sim_config(p.sip(), 1))
-        .await
-        .unwrap();
-    sim.wait_registered(1, common::WAIT).await.unwrap();
-    let ch = sim.channel_id(0, 0).to_string();
-    let deadline = Instant::now() + common::WAIT;
-    while p.running().store.get_channel(&ch).await.unwrap().is_none() {
-        assert!(Instant::now() < deadline, "catalog sync stored no channel");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let r = login(&p, "admin", ADMIN_PW).await;
-    let cookie = session_cookie(&r);
-    let r = p
-        .http
-        .post(p.api(&format!("/api/v1/channels/{ch}/live")))
-        .header("Cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let v: Value = r.json().await.unwrap();
+    let (p, _sim, chans) = live_platform(&db, Duration::from_secs(2)).await;
+    let cookie = cookie_of(&p, "admin", ADMIN_PW).await;
+    let v = start_live(&p, &cookie, &chans[0]).await;
     let sid = v["session_id"].as_str().unwrap().to_owned();
     let ws = v["urls"]["ws"].as_str().unwrap();
     let token = ws

@@ -196,13 +196,7 @@ async fn playlist<L: LiveLookup>(
         .playlist(PLAYLIST_WAIT)
         .await
         .ok_or_else(|| ApiError::Unavailable("no HLS segment yet".into()))?;
-    let token = query.as_deref().and_then(|q| {
-        q.split('&')
-            .find_map(|kv| kv.strip_prefix("token="))
-            // Signed tokens are `<digits>.<hex>`: nothing else goes into the playlist.
-            .filter(|t| t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.'))
-    });
-    if let Some(token) = token {
+    if let Some(token) = playlist_token(query.as_deref()) {
         text = with_token(&text, token);
     }
     Ok((
@@ -215,20 +209,44 @@ async fn playlist<L: LiveLookup>(
         .into_response())
 }
 
-/// `playlist` with `?token=` on every URI: the segment lines and `URI="..."` attributes.
+/// The `?token=` a playlist was opened with, when it has the form of a signed live token
+/// (`<expiry>.<hex>`, see [`crate::auth::LiveSigner`]). The auth middleware has checked it;
+/// the form is checked here so that nothing else ends up in the playlist.
+fn playlist_token(query: Option<&str>) -> Option<&str> {
+    let token = query?.split('&').find_map(|kv| kv.strip_prefix("token="))?;
+    let (expiry, tag) = token.split_once('.')?;
+    let ok = token.len() <= 128
+        && !expiry.is_empty()
+        && expiry.bytes().all(|b| b.is_ascii_digit())
+        && !tag.is_empty()
+        && tag.bytes().all(|b| b.is_ascii_hexdigit());
+    ok.then_some(token)
+}
+
+/// `playlist` with `token=` on every URI in it: URI lines and every `URI="..."` attribute
+/// (`EXT-X-MAP` or any other tag), so a player without headers (hls.js, ffplay, Safari)
+/// fetches init segments and segments with the token it opened the playlist with.
 fn with_token(playlist: &str, token: &str) -> String {
-    let mut out = String::with_capacity(playlist.len() * 2);
+    fn push_uri(out: &mut String, uri: &str, token: &str) {
+        out.push_str(uri);
+        out.push(if uri.contains('?') { '&' } else { '?' });
+        out.push_str("token=");
+        out.push_str(token);
+    }
+    let mut out = String::with_capacity(playlist.len() + 16 * (token.len() + 8));
     for line in playlist.lines() {
-        if !line.starts_with('#') && !line.is_empty() {
-            out.push_str(line);
-            out.push_str("?token=");
-            out.push_str(token);
-        } else if let Some((head, rest)) = line.split_once("URI=\"")
-            && let Some((uri, tail)) = rest.split_once('"')
-        {
-            out.push_str(&format!("{head}URI=\"{uri}?token={token}\"{tail}"));
-        } else {
-            out.push_str(line);
+        if line.starts_with('#') {
+            let mut rest = line;
+            while let Some(i) = rest.find("URI=\"") {
+                let (head, tail) = rest.split_at(i + "URI=\"".len());
+                out.push_str(head);
+                let end = tail.find('"').unwrap_or(tail.len());
+                push_uri(&mut out, &tail[..end], token);
+                rest = &tail[end..];
+            }
+            out.push_str(rest);
+        } else if !line.is_empty() {
+            push_uri(&mut out, line, token);
         }
         out.push('\n');
     }
@@ -309,6 +327,45 @@ mod tests {
         ] {
             assert_eq!(parse_hls_file(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn playlist_uris_carry_the_token() {
+        let playlist = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:1\n\
+                        #EXT-X-MEDIA-SEQUENCE:4\n#EXT-X-MAP:URI=\"init-1.mp4\"\n\
+                        #EXTINF:1.000,\nseg-4.m4s\n#EXT-X-DISCONTINUITY\n\
+                        #EXT-X-MAP:URI=\"init-2.mp4\",BYTERANGE=\"10@0\"\n\
+                        #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"p-6.m4s\"\n\
+                        #EXTINF:1.000,\nseg-5.m4s?x=1\n#EXT-X-ENDLIST\n";
+        assert_eq!(
+            with_token(playlist, "99.ab"),
+            "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:1\n\
+             #EXT-X-MEDIA-SEQUENCE:4\n#EXT-X-MAP:URI=\"init-1.mp4?token=99.ab\"\n\
+             #EXTINF:1.000,\nseg-4.m4s?token=99.ab\n#EXT-X-DISCONTINUITY\n\
+             #EXT-X-MAP:URI=\"init-2.mp4?token=99.ab\",BYTERANGE=\"10@0\"\n\
+             #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"p-6.m4s?token=99.ab\"\n\
+             #EXTINF:1.000,\nseg-5.m4s?x=1&token=99.ab\n#EXT-X-ENDLIST\n"
+        );
+    }
+
+    #[test]
+    fn only_a_well_formed_token_goes_into_the_playlist() {
+        assert_eq!(playlist_token(Some("token=17.a0f")), Some("17.a0f"));
+        assert_eq!(playlist_token(Some("x=1&token=17.a0f")), Some("17.a0f"));
+        let long = format!("token=1.{}", "a".repeat(200));
+        for bad in [
+            "token=17.a0f%0A%23EXT-X-ENDLIST",
+            "token=17.a0f\"",
+            "token=.a0f",
+            "token=17.",
+            "token=17",
+            "token=x.a0f",
+            "tokens=17.a0f",
+            long.as_str(),
+        ] {
+            assert_eq!(playlist_token(Some(bad)), None, "{bad}");
+        }
+        assert_eq!(playlist_token(None), None);
     }
 
     #[tokio::test]
