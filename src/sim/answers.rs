@@ -144,6 +144,7 @@ pub fn keepalive_body(sn: u32, device: &DeviceId, charset: Charset) -> Vec<u8> {
         sn,
         device_id: *device,
         status: Some("OK".into()),
+        faulty: Vec::new(),
     })
     .to_body(charset)
 }

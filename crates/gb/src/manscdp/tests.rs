@@ -50,6 +50,7 @@ fn keepalive_with_lowercase_tags_and_no_declaration() {
             sn: 7,
             device_id: id("34020000001180000002"),
             status: Some("OK".into()),
+            faulty: Vec::new(),
         })
     );
 }
@@ -60,12 +61,45 @@ fn keepalive_prints_byte_exact() {
         sn: 43,
         device_id: id("34020000001320000001"),
         status: Some("OK".into()),
+        faulty: Vec::new(),
     });
     assert_eq!(
         msg.to_body(Charset::Gb2312),
         b"<?xml version=\"1.0\" encoding=\"GB2312\"?>\r\n<Notify>\r\n<CmdType>Keepalive</CmdType>\r\n\
           <SN>43</SN>\r\n<DeviceID>34020000001320000001</DeviceID>\r\n<Status>OK</Status>\r\n</Notify>\r\n"
     );
+}
+
+#[test]
+fn keepalive_lists_faulty_channels_once_and_skips_bad_ids() {
+    let (msg, _) = parse_body(include_bytes!(
+        "../../testdata/keepalive_faulty_channels.xml"
+    ))
+    .unwrap();
+    let Manscdp::Keepalive(k) = &msg else {
+        panic!("not a keepalive: {msg:?}")
+    };
+    assert_eq!(k.device_id, id("34020000001180000001"));
+    assert_eq!(
+        k.faulty,
+        [id("34020000001310000003"), id("34020000001310000007")]
+    );
+    assert!(k.is_ok());
+    assert_round_trip(&msg);
+    // Printed the way it was read; without faults there is no Info.
+    assert!(msg.to_xml().ends_with(
+        "<Status>OK</Status>\r\n<Info>\r\n<DeviceID>34020000001310000003</DeviceID>\r\n\
+         <DeviceID>34020000001310000007</DeviceID>\r\n</Info>\r\n</Notify>\r\n"
+    ));
+    let lower = parse(
+        "<notify><cmdtype>Keepalive</cmdtype><sn>1</sn><deviceid>34020000001180000001</deviceid>\
+         <info><deviceid>34020000001310000002</deviceid></info></notify>",
+    )
+    .unwrap();
+    let Manscdp::Keepalive(k) = lower else {
+        panic!()
+    };
+    assert_eq!(k.faulty, [id("34020000001310000002")]);
 }
 
 #[test]
