@@ -15,10 +15,12 @@
 //! before it expires; a device that refuses is not asked again until it re-registers.
 //!
 //! Being the one consumer of the endpoint's MANSCDP messages, it also hands alarms and media
-//! status notifications to `alarms`, which publishes them as events.
+//! status notifications to `alarms`, which publishes them as events, and marks channels a
+//! keepalive lists as faulty OFF (`faults`).
 
 mod alarms;
 mod collector;
+mod faults;
 mod notify;
 mod worker;
 
@@ -281,6 +283,7 @@ struct Owner {
     charsets: HashMap<DeviceId, Charset>,
     status_waiters: HashMap<(DeviceId, u32), oneshot::Sender<Result<DeviceStatus, QueryError>>>,
     alarms: alarms::Alarms,
+    faults: faults::Faults,
     next_generation: u64,
     next_sn: u32,
 }
@@ -308,6 +311,7 @@ impl Owner {
             charsets: HashMap::new(),
             status_waiters: HashMap::new(),
             alarms: alarms::Alarms::new(),
+            faults: faults::Faults::default(),
             next_generation: 1,
             // Devices match answers by SN; start somewhere a restart is unlikely to repeat.
             next_sn: rand::random::<u32>() % 1_000_000 + 1,
@@ -477,6 +481,7 @@ impl Owner {
                 self.online.remove(&id);
                 // No refresh for a device that is gone; it subscribes anew when back.
                 self.subs.remove(&id);
+                self.faults.forget(&id);
             }
             _ => {}
         }
@@ -643,6 +648,17 @@ impl Owner {
             Manscdp::MediaStatusNotify(status) => {
                 self.alarms.on_media_status(&self.ctx, id, &status);
             }
+            Manscdp::Keepalive(k) => {
+                let Some(change) = self.faults.on_keepalive(id, &k.faulty) else {
+                    return;
+                };
+                tracing::info!(device_id = %id, faulty = k.faulty.len(), "channel faults in keepalive changed");
+                if self.notify_msg.try_send((id, change)).is_err() {
+                    // Taken as new on the next keepalive.
+                    self.faults.forget(&id);
+                    tracing::warn!(device_id = %id, "keepalive channel faults dropped: the notify queue is full");
+                }
+            }
             other => {
                 tracing::debug!(device_id = %id, cmd = other.cmd_type(), root = %other.root(), "MANSCDP message not handled");
             }
@@ -791,6 +807,7 @@ impl Owner {
                 for id in gone {
                     self.online.remove(&id);
                     self.subs.remove(&id);
+                    self.faults.forget(&id);
                 }
                 for (id, stored) in list {
                     if !self.online.contains(&id) {
