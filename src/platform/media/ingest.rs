@@ -84,6 +84,8 @@ pub struct IngestConfig {
     /// TCP passive: the addresses the device may connect from (its SIP source address,
     /// the SDP answer's `c=`); any address when empty.
     pub allowed_peers: Vec<IpAddr>,
+    /// Mean interval of RTCP receiver reports ([`rtcp::REPORT_INTERVAL`]).
+    pub report_interval: Duration,
 }
 
 impl IngestConfig {
@@ -95,6 +97,7 @@ impl IngestConfig {
             rtp_timeout,
             payload_types: Vec::new(),
             allowed_peers: Vec::new(),
+            report_interval: rtcp::REPORT_INTERVAL,
         }
     }
 
@@ -189,6 +192,7 @@ impl IngestSession {
             rtp_timeout,
             payload_types,
             allowed_peers,
+            report_interval,
         } = cfg;
         let mut rtcp_socket = None;
         let socket = match transport {
@@ -236,7 +240,7 @@ impl IngestSession {
         let stop = CancellationToken::new();
         let rtcp = rtcp_socket.map(|s| {
             let stop = stop.child_token();
-            let task = tokio::spawn(run_rtcp(s, shared.clone(), stop.clone()));
+            let task = tokio::spawn(run_rtcp(s, shared.clone(), report_interval, stop.clone()));
             (stop, task)
         });
         let reorder_delay = match transport {
@@ -607,7 +611,11 @@ impl Driver {
         for i in 0..got {
             let (data, meta) = batch.datagram(i);
             match meta.from {
-                _ if meta.truncated => self.pipeline.count_invalid(),
+                Some(from) if meta.truncated => {
+                    if self.admit(now, from, data) {
+                        self.pipeline.count_invalid();
+                    }
+                }
                 Some(from) => self.datagram(now, chunk, data, from),
                 None => self.pipeline.count_invalid(),
             }
@@ -775,16 +783,21 @@ impl Driver {
 
 /// The RTCP side of a UDP session: counts what arrives on port + 1 (remembering the last
 /// sender report and where reports come from) and sends a receiver report there about every
-/// [`rtcp::REPORT_INTERVAL`] (RFC 3550 6.2, randomized). No report goes out before the
-/// device sent RTCP: its RTCP address is only known from that.
-async fn run_rtcp(sock: UdpSocket, shared: Arc<Shared>, stop: CancellationToken) {
+/// `report_interval` (RFC 3550 6.2, randomized). No report goes out before the device sent
+/// RTCP: its RTCP address is only known from that.
+async fn run_rtcp(
+    sock: UdpSocket,
+    shared: Arc<Shared>,
+    report_interval: Duration,
+    stop: CancellationToken,
+) {
     let own_ssrc: u32 = rand::random();
     let mut buf = vec![0u8; rtcp::MAX_RTCP];
     let mut out = Vec::with_capacity(64);
     let mut peer: Option<SocketAddr> = None;
     let mut last_sr: Option<LastSr> = None;
     let mut state = ReportState::default();
-    let interval = || rtcp::REPORT_INTERVAL.mul_f64(0.5 + rand::random::<f64>());
+    let interval = || report_interval.mul_f64(0.5 + rand::random::<f64>());
     let mut next = Instant::now() + interval();
     loop {
         tokio::select! {
