@@ -134,13 +134,16 @@ impl LiveSigner {
 }
 
 /// Creates the admin account when there are no users: with `[auth] admin_password`, or a
-/// random password printed once to the log. Returns the generated password, if any.
+/// random password printed once to the log. Then logs how to log in (never a configured
+/// password). Returns the generated password, if any.
 pub async fn ensure_admin(
     store: &Store,
     config: &AuthConfig,
     now_ms: i64,
 ) -> Result<Option<Secret>, StoreError> {
+    let user = &config.admin_user;
     if store.count_users().await? > 0 {
+        log_how_to_log_in(store, config).await?;
         return Ok(None);
     }
     let (password, generated) = if config.admin_password.expose().is_empty() {
@@ -149,27 +152,112 @@ pub async fn ensure_admin(
         (config.admin_password.clone(), false)
     };
     let hash = hash_password(password.expose());
-    match store
-        .insert_user(&config.admin_user, &hash, true, now_ms)
-        .await
-    {
+    match store.insert_user(user, &hash, true, now_ms).await {
         // Another instance on the same database won the race.
-        Err(StoreError::Conflict(_)) => return Ok(None),
+        Err(StoreError::Conflict(_)) => {
+            log_how_to_log_in(store, config).await?;
+            return Ok(None);
+        }
         other => other?,
     };
+    if !config.enabled {
+        tracing::warn!(
+            "[auth] enabled is false: the API, live media and the dashboard are open to \
+             anyone who can reach them"
+        );
+    }
     if generated {
         // Printed once, on purpose: the only way to learn a generated password.
         tracing::warn!(
-            user = %config.admin_user,
-            "created the admin account with generated password {}; change it or set \
-             [auth] admin_password",
+            user = %user,
+            "created the admin account: log in as {user} with password {} (shown only \
+             this once; change it in the dashboard or with `vigil reset-password`)",
             password.expose()
         );
         Ok(Some(password))
     } else {
-        tracing::info!(user = %config.admin_user, "created the admin account from [auth] admin_password");
+        tracing::info!(user = %user, "created the admin account: log in as {user} with [auth] admin_password");
         Ok(None)
     }
+}
+
+/// The start-up line on how to log in to an existing database.
+async fn log_how_to_log_in(store: &Store, config: &AuthConfig) -> Result<(), StoreError> {
+    if !config.enabled {
+        tracing::warn!(
+            "[auth] enabled is false: the API, live media and the dashboard are open to \
+             anyone who can reach them"
+        );
+        return Ok(());
+    }
+    let user = &config.admin_user;
+    match store.get_user_by_name(user).await? {
+        Some(_) => tracing::info!(
+            user = %user,
+            "log in as {user}: its password was printed on the first start (or is [auth] \
+             admin_password); forgotten? run `vigil reset-password --user {user}`"
+        ),
+        None => tracing::info!(
+            user = %user,
+            "there is no user {user}: log in as another admin, or create it with \
+             `vigil reset-password --user {user}`"
+        ),
+    }
+    Ok(())
+}
+
+/// Why `vigil reset-password` could not set a password.
+#[derive(Debug, thiserror::Error)]
+pub enum ResetError {
+    #[error("--password: {0}")]
+    BadPassword(String),
+    #[error("--user: must not be empty")]
+    NoUser,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What [`reset_password`] did.
+#[derive(Debug)]
+pub struct PasswordReset {
+    pub user: crate::store::auth::UserRecord,
+    /// The user did not exist and was created as an admin.
+    pub created: bool,
+    /// The password, when it was generated (to show once).
+    pub generated: Option<Secret>,
+}
+
+/// Account recovery (`vigil reset-password`): sets `username`'s password to `password`, or
+/// to a random one that is returned, and ends the user's sessions (API keys stay). A
+/// missing user is created as an admin, so a database whose admins are all gone or
+/// forgotten can be entered again.
+pub async fn reset_password(
+    store: &Store,
+    username: &str,
+    password: Option<Secret>,
+    now_ms: i64,
+) -> Result<PasswordReset, ResetError> {
+    if username.trim().is_empty() {
+        return Err(ResetError::NoUser);
+    }
+    let (password, generated) = match password {
+        Some(p) => {
+            check_new_password(p.expose()).map_err(ResetError::BadPassword)?;
+            (p, false)
+        }
+        None => (Secret(random_password()), true),
+    };
+    let pw = password.clone();
+    let hash = tokio::task::spawn_blocking(move || hash_password(pw.expose()))
+        .await
+        .map_err(|e| ResetError::BadPassword(format!("hashing failed: {e}")))?;
+    let (user, created) = store.reset_password(username, &hash, now_ms).await?;
+    tracing::info!(user = %user.username, created, "password reset; the user's sessions ended");
+    Ok(PasswordReset {
+        user,
+        created,
+        generated: generated.then_some(password),
+    })
 }
 
 #[cfg(test)]
@@ -214,6 +302,65 @@ mod tests {
         assert!(!s.verify("sess1", "10000.zz", 0));
         assert!(!s.verify("sess1", &format!("0{t}"), 0), "non-canonical");
         assert!(!format!("{s:?}").contains(&hex::encode(s.key)));
+    }
+
+    #[tokio::test]
+    async fn reset_password_sets_or_generates_and_ends_sessions() {
+        let store = Store::connect("sqlite::memory:", 1).await.unwrap();
+        let admin = store
+            .insert_user("admin", &hash_password("old-password"), true, 1)
+            .await
+            .unwrap();
+        store
+            .insert_session("t1", admin.id, 1, i64::MAX)
+            .await
+            .unwrap();
+
+        let r = reset_password(&store, "admin", None, 2).await.unwrap();
+        assert!(!r.created);
+        let pw = r.generated.expect("a generated password");
+        assert!(check_new_password(pw.expose()).is_ok());
+        let u = store.get_user_by_name("admin").await.unwrap().unwrap();
+        assert!(verify_password(pw.expose(), &u.password_hash.0));
+        assert!(!verify_password("old-password", &u.password_hash.0));
+        assert!(store.session_user("t1", 2).await.unwrap().is_none());
+        let again = reset_password(&store, "admin", None, 3).await.unwrap();
+        assert_ne!(again.generated.unwrap().expose(), pw.expose());
+
+        let given = Secret("given-password-1".into());
+        let r = reset_password(&store, "admin", Some(given), 4)
+            .await
+            .unwrap();
+        assert!(r.generated.is_none());
+        let u = store.get_user_by_name("admin").await.unwrap().unwrap();
+        assert!(verify_password("given-password-1", &u.password_hash.0));
+
+        // A missing user becomes an admin.
+        let r = reset_password(&store, "rescue", None, 5).await.unwrap();
+        assert!(r.created && r.user.is_admin);
+        assert!(verify_password(
+            r.generated.unwrap().expose(),
+            &store
+                .get_user_by_name("rescue")
+                .await
+                .unwrap()
+                .unwrap()
+                .password_hash
+                .0
+        ));
+
+        // Bad input changes nothing.
+        let e = reset_password(&store, "admin", Some(Secret("short".into())), 6)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().starts_with("--password: at least 8"), "{e}");
+        assert!(matches!(
+            reset_password(&store, " ", None, 6).await,
+            Err(ResetError::NoUser)
+        ));
+        let u = store.get_user_by_name("admin").await.unwrap().unwrap();
+        assert!(verify_password("given-password-1", &u.password_hash.0));
+        assert_eq!(store.count_users().await.unwrap(), 2);
     }
 
     #[tokio::test]

@@ -1,4 +1,4 @@
-//! The `vigil` command: `serve`, `demo`, `sim`.
+//! The `vigil` command: `serve`, `demo`, `sim`, `reset-password`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 use vigil::config::{Config, LogConfig};
 
@@ -48,6 +49,21 @@ enum Command {
     },
     /// Simulate GB28181 devices (cameras, NVRs) against a platform until Ctrl-C.
     Sim(Box<SimArgs>),
+    /// Set a user's password in the database and end their sessions: a new random password
+    /// printed once to stdout, or the one given. A missing user is created as an admin.
+    /// Works while vigil runs.
+    ResetPassword {
+        /// TOML config file (see config/vigil.toml): which database to open.
+        #[arg(long, env = "VIGIL_CONFIG")]
+        config: Option<PathBuf>,
+        /// The user; default: [auth] admin_user.
+        #[arg(long)]
+        user: Option<String>,
+        /// The new password (at least 8 characters) instead of a random one. The
+        /// environment variable keeps it out of the process list.
+        #[arg(long, env = "VIGIL_NEW_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -157,10 +173,16 @@ fn parse_charset(s: &str) -> Result<vigil_gb::Charset, String> {
 }
 
 fn init_logging(log: &LogConfig) {
+    init_logging_to(log, BoxMakeWriter::new(std::io::stdout));
+}
+
+fn init_logging_to(log: &LogConfig, writer: BoxMakeWriter) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&log.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
     if log.format == "json" {
         builder.json().init();
     } else {
@@ -228,6 +250,65 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(&LogConfig::default());
             sim(*args).await?;
         }
+        Command::ResetPassword {
+            config,
+            user,
+            password,
+        } => {
+            let config = load_config(config.as_deref());
+            // stdout is for the password alone.
+            init_logging_to(&config.log, BoxMakeWriter::new(std::io::stderr));
+            reset_password(&config, user, password).await?;
+        }
+    }
+    Ok(())
+}
+
+/// `vigil reset-password`: the generated password goes to stdout (alone, for scripts),
+/// what happened to stderr.
+async fn reset_password(
+    config: &Config,
+    user: Option<String>,
+    password: Option<String>,
+) -> anyhow::Result<()> {
+    let url = &config.database.url;
+    let store = vigil::store::Store::connect(url, 1)
+        .await
+        .map_err(|e| anyhow::anyhow!("opening database {}: {e}", vigil::app::redact_url(url)))?;
+    let user = user.unwrap_or_else(|| config.auth.admin_user.clone());
+    let result = vigil::auth::reset_password(
+        &store,
+        &user,
+        password.map(vigil::config::Secret),
+        vigil::platform::unix_ms(),
+    )
+    .await;
+    store.close().await;
+    let reset = match result {
+        Ok(r) => r,
+        Err(e @ (vigil::auth::ResetError::BadPassword(_) | vigil::auth::ResetError::NoUser)) => {
+            eprintln!("vigil: {e}");
+            std::process::exit(2);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let what = if reset.created {
+        "created as an admin"
+    } else {
+        "password set; their sessions ended"
+    };
+    match reset.generated {
+        Some(pw) => {
+            eprintln!(
+                "user {:?}: {what}; the new password (shown only now):",
+                reset.user.username
+            );
+            println!("{}", pw.expose());
+        }
+        None => eprintln!("user {:?}: {what}", reset.user.username),
+    }
+    if !config.auth.enabled {
+        eprintln!("note: [auth] enabled is false, so nobody needs to log in yet");
     }
     Ok(())
 }
@@ -268,7 +349,12 @@ async fn demo(config: Config, devices: usize, channels: usize) -> anyhow::Result
         );
     }
     let http = loopback_if_unspecified(running.http_addr);
-    tracing::info!(devices, channels, %server, "demo: simulated devices registering; open http://{http}/");
+    if config.auth.enabled {
+        let user = &config.auth.admin_user;
+        tracing::info!(devices, channels, %server, "demo: simulated devices registering; open http://{http}/ and log in as {user} (password: see above)");
+    } else {
+        tracing::info!(devices, channels, %server, "demo: simulated devices registering; open http://{http}/");
+    }
     tokio::select! {
         _ = shutdown_signal() => tracing::info!("shutting down"),
         _ = running.wait() => tracing::error!("a server task stopped unexpectedly; shutting down"),

@@ -626,6 +626,146 @@ async fn roles_postgres() {
     roles(Backend::Postgres).await;
 }
 
+/// The platform without `common::Platform`'s own login (which needs a known password).
+async fn start_bare(c: &vigil::config::Config) -> vigil::app::Running {
+    let mut attempt = 0;
+    loop {
+        match vigil::app::start(c.clone()).await {
+            Ok(r) => return r,
+            // Port 0: UDP and TCP must get the same port; another try gets another one.
+            Err(e) if attempt < 5 => {
+                eprintln!("start: {e:#}");
+                attempt += 1;
+            }
+            Err(e) => panic!("platform starts: {e:#}"),
+        }
+    }
+}
+
+/// The first start creates the admin with a generated password and logs it once, saying
+/// whom to log in as; later starts say whom to log in as and how to reset the password,
+/// without it.
+#[tokio::test]
+async fn start_up_says_how_to_log_in() {
+    let logs = log_buffer();
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut c = common::config(&db);
+    c.auth.enabled = true;
+    c.auth.admin_user = "chief".into();
+    c.auth.admin_password = vigil::config::Secret::default();
+    let r = start_bare(&c).await;
+    let text = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    let (_, after) = text
+        .split_once("created the admin account: log in as chief with password ")
+        .expect("the first start says whom to log in as, with which password");
+    let pw: String = after
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect();
+    assert!(pw.len() >= 16, "{after}");
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", r.http_addr);
+    let login = |user: &'static str, pw: String| {
+        let (http, url) = (http.clone(), format!("{base}/api/v1/login"));
+        async move {
+            let body = json!({"user": user, "password": pw});
+            http.post(url).json(&body).send().await.unwrap().status()
+        }
+    };
+    assert_eq!(login("chief", pw.clone()).await, 200);
+    r.shutdown().await;
+
+    let r = start_bare(&c).await;
+    let text = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert!(
+        text.contains(
+            "log in as chief: its password was printed on the first start (or is [auth] \
+             admin_password); forgotten? run `vigil reset-password --user chief`"
+        ),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches(pw.as_str()).count(),
+        1,
+        "the password is logged once"
+    );
+    r.shutdown().await;
+}
+
+/// `vigil reset-password` on the database of a running platform: prints only the new
+/// password to stdout, ends the user's sessions, creates a missing user as an admin, and
+/// refuses a short password.
+#[tokio::test]
+async fn reset_password_command() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut p = start(&db).await;
+    let old = cookie_of(&p, "admin", ADMIN_PW).await;
+    let vigil = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_vigil"));
+        cmd.arg("reset-password")
+            .args(args)
+            .env("VIGIL_DATABASE__URL", &db.url)
+            .env_remove("VIGIL_CONFIG")
+            .env_remove("VIGIL_NEW_PASSWORD")
+            .env_remove("RUST_LOG")
+            .kill_on_drop(true);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        async move { cmd.output().await.expect("vigil runs") }
+    };
+    let out = vigil(&[], &[]).await;
+    let (stdout, stderr) = (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(out.status.success(), "{stderr}");
+    let pw = stdout.trim_end_matches('\n');
+    assert!(
+        !pw.is_empty() && !pw.contains('\n'),
+        "stdout is the password alone: {stdout:?}"
+    );
+    assert!(!stderr.contains(pw), "{stderr}");
+    assert!(
+        stderr.contains("\"admin\": password set; their sessions ended"),
+        "{stderr}"
+    );
+    let (st, _) = call(
+        &p,
+        reqwest::Method::GET,
+        "/api/v1/me",
+        Cred::Cookie(&old),
+        None,
+    )
+    .await;
+    assert_eq!(st, 401, "the old session ended");
+    assert_eq!(login(&p, "admin", ADMIN_PW).await.status(), 401);
+    cookie_of(&p, "admin", pw).await;
+
+    // The given password (from the environment, so not in the process list); a new user.
+    let env = [("VIGIL_NEW_PASSWORD", USER_PW)];
+    let out = vigil(&["--user", "rescue"], &env).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "a given password is not printed");
+    let rescue = cookie_of(&p, "rescue", USER_PW).await;
+    let me = get_json(&p, "/api/v1/me", Some(&rescue), None).await;
+    assert_eq!(me["user"]["is_admin"], true, "{me}");
+
+    let out = vigil(&["--password", "short"], &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--password: at least 8 characters"),
+        "{stderr}"
+    );
+    cookie_of(&p, "admin", pw).await;
+    p.shutdown().await;
+}
+
 /// With auth off, `GET /api/v1/me` says so (the dashboard then shows no login page).
 #[tokio::test]
 async fn me_with_auth_off() {
