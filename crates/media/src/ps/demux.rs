@@ -79,6 +79,9 @@ pub struct PsStats {
     pub bad_headers: u64,
     pub pack_headers: u64,
     pub stream_maps: u64,
+    /// Frames or errors dropped because more than 64 waited in `pull` (the caller pushed
+    /// too much at once without pulling).
+    pub overflowed: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -400,7 +403,9 @@ impl PsDemuxer {
             .map(|(_, t)| *t)
     }
 
-    /// Feeds one RTP packet's payload. `marker` ends the current video frame.
+    /// Feeds one RTP packet's payload. `marker` ends the current video frame. Drain
+    /// [`PsDemuxer::pull`] after each push: at most 64 frames and errors wait there, older
+    /// ones are dropped (counted in [`PsStats::overflowed`]), so push a file in small slices.
     pub fn push(&mut self, rtp_timestamp: u32, marker: bool, payload: &[u8]) {
         if self.rtp_timestamp != Some(rtp_timestamp) {
             if self.rtp_timestamp.is_some() {
@@ -443,6 +448,7 @@ impl PsDemuxer {
     fn emit(&mut self, item: Result<PsFrame, PsError>) {
         if self.out.len() >= MAX_QUEUED {
             self.out.pop_front();
+            self.stats.overflowed += 1;
         }
         self.out.push_back(item);
     }

@@ -245,3 +245,20 @@ fn bad_pes_header_is_reported_and_skipped() {
     assert!(matches!(out[1], Err(PsError::BadHeader { id: 0xE0, .. })));
     assert_eq!(out[2].as_ref().unwrap().data[..], *P1);
 }
+
+#[test]
+fn frames_not_pulled_beyond_the_queue_limit_are_counted_as_overflowed() {
+    // A file pushed in one piece: 100 frames, one timestamp, ended by each new PTS.
+    let mux = PsMuxer::new(PsMuxerConfig::new(StreamType::H264));
+    let mut ps = Vec::new();
+    for i in 0..100u64 {
+        mux.write_video(&mut ps, P1, 3600 * (i + 1), None, i == 0);
+    }
+    let mut d = PsDemuxer::new();
+    d.push(0, true, &ps);
+    let out = video(&mut d);
+    assert_eq!(out.len(), 64, "the newest 64 are kept");
+    assert_eq!(out[0].0, 3600 * 37);
+    assert_eq!(d.stats().overflowed, 36);
+    assert_eq!(d.stats().video_frames, 100);
+}

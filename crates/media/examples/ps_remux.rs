@@ -3,8 +3,8 @@
 //! docs/BENCHMARKS.md. Also writes test input: the shipped clip looped as PS.
 //!
 //! ```text
-//! cargo run --release -p vigil --example ps_remux -- make-ps /tmp/in.ps 60 [h264|h265]
-//! cargo run --release -p vigil --example ps_remux -- /tmp/in.ps /tmp/out.mp4
+//! cargo run --release -p vigil-media --example ps_remux -- make-ps /tmp/in.ps 60 [h264|h265]
+//! cargo run --release -p vigil-media --example ps_remux -- /tmp/in.ps /tmp/out.mp4
 //! ```
 
 use std::io::{BufWriter, Read, Write};
@@ -14,6 +14,9 @@ use vigil_media::clip::{AnnexBReader, ClipFrame, testdata};
 use vigil_media::codec::ParameterSetTracker;
 use vigil_media::fmp4::{Fragmenter, VideoFrame, init_segment};
 use vigil_media::ps::{PTS_MASK, PsDemuxer, PsMuxer, PsMuxerConfig};
+
+/// Bytes pushed into the demuxer between pulls.
+const PUSH_SLICE: usize = 2048;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -59,30 +62,57 @@ fn make_ps(out: &str, seconds: u64, codec: VideoCodec) -> Result<()> {
 
 fn remux(input: &str, out: &str) -> Result<()> {
     let mut file = std::fs::File::open(input)?;
-    let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(out)?);
-    let mut demux = PsDemuxer::new();
-    let mut params: Option<(VideoCodec, ParameterSetTracker)> = None;
-    let mut fragmenter: Option<Fragmenter> = None;
+    let mut remux = Remux {
+        out: BufWriter::with_capacity(1 << 20, std::fs::File::create(out)?),
+        demux: PsDemuxer::new(),
+        params: None,
+        fragmenter: None,
+        frames: 0,
+    };
     let mut chunk = vec![0u8; 1 << 20];
-    let mut frames = 0u64;
     loop {
         let n = file.read(&mut chunk)?;
-        // A file has no RTP: one timestamp throughout, frames end at each new PTS, and the
-        // end of the file ends the last one.
-        demux.push(0, n == 0, &chunk[..n]);
-        while let Some(frame) = demux.pull() {
+        if n == 0 {
+            break;
+        }
+        // Slices small enough that the demuxer's queue (64 frames) cannot overflow between
+        // pulls: a frame takes more than 32 bytes of PS.
+        for slice in chunk[..n].chunks(PUSH_SLICE) {
+            remux.push(slice, false)?;
+        }
+    }
+    // The end of the file ends the last frame.
+    remux.push(&[], true)?;
+    remux.finish()
+}
+
+/// The remux pipeline: PS demuxer → parameter sets → fragmenter → file.
+struct Remux {
+    out: BufWriter<std::fs::File>,
+    demux: PsDemuxer,
+    params: Option<ParameterSetTracker>,
+    fragmenter: Option<Fragmenter>,
+    frames: u64,
+}
+
+impl Remux {
+    /// A file has no RTP: one timestamp throughout, and frames end at each new PTS.
+    fn push(&mut self, ps: &[u8], end: bool) -> Result<()> {
+        self.demux.push(0, end, ps);
+        while let Some(frame) = self.demux.pull() {
             let frame = frame?;
             let Some(codec) = frame.video_codec() else {
                 continue;
             };
-            let (_, tracker) =
-                params.get_or_insert_with(|| (codec, ParameterSetTracker::new(codec)));
+            let tracker = self
+                .params
+                .get_or_insert_with(|| ParameterSetTracker::new(codec));
             if tracker.observe(&frame.data)? {
                 let p = tracker.params().ok_or("parameter sets")?;
-                w.write_all(&init_segment(p))?;
-                fragmenter = Some(Fragmenter::new(p.fps));
+                self.out.write_all(&init_segment(p))?;
+                self.fragmenter = Some(Fragmenter::new(p.fps));
             }
-            let Some(f) = fragmenter.as_mut() else {
+            let Some(f) = self.fragmenter.as_mut() else {
                 continue;
             };
             f.push(VideoFrame {
@@ -91,23 +121,32 @@ fn remux(input: &str, out: &str) -> Result<()> {
                 key: codec.is_key_frame(&frame.data),
                 data: frame.data,
             });
+            self.write_fragments()?;
+        }
+        Ok(())
+    }
+
+    fn write_fragments(&mut self) -> Result<()> {
+        if let Some(f) = self.fragmenter.as_mut() {
             while let Some(frag) = f.pull() {
-                w.write_all(&frag.data)?;
-                frames += 1;
+                self.out.write_all(&frag.data)?;
+                self.frames += 1;
             }
         }
-        if n == 0 {
-            break;
-        }
+        Ok(())
     }
-    if let Some(f) = fragmenter.as_mut() {
-        f.flush();
-        while let Some(frag) = f.pull() {
-            w.write_all(&frag.data)?;
-            frames += 1;
+
+    fn finish(mut self) -> Result<()> {
+        if let Some(f) = self.fragmenter.as_mut() {
+            f.flush();
         }
+        self.write_fragments()?;
+        self.out.flush()?;
+        let overflowed = self.demux.stats().overflowed;
+        if overflowed > 0 {
+            return Err(format!("{overflowed} frames lost in the demuxer's queue").into());
+        }
+        eprintln!("{} frames", self.frames);
+        Ok(())
     }
-    w.flush()?;
-    eprintln!("{frames} frames");
-    Ok(())
 }
