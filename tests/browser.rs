@@ -1,13 +1,15 @@
 //! The dashboard in headless Chromium. Each test starts what the page talks to in-process
-//! (a platform with simulated cameras, or the live routes fed from the test clips), then runs
-//! one Playwright script from `tests/browser/` under Node. The script talks back over stdio:
+//! (a platform with simulated cameras and authentication on, one with it off, or the live
+//! routes fed from the test clips), then runs one Playwright script from `tests/browser/`
+//! under Node; the scripts log in through the dashboard's form with the admin password the
+//! platform was started with ([`common::ADMIN_PASSWORD`]). The script talks back over stdio:
 //! a line `@@ <command>` asks this side to act (unplug a simulated device, count a hub's
 //! viewers) and gets one line back; everything else is the script's log.
 //!
 //! Needs `node`, `tests/browser/node_modules` (`npm ci --prefix tests/browser`) and Debian's
 //! `chromium` (or `VIGIL_CHROMIUM`). Without them a test prints why and passes, except under
 //! CI (`CI` set), where a missing tool fails it. `VIGIL_SCREENSHOTS=<dir>` saves the pages'
-//! screenshots there (docs/ holds the ones the README shows).
+//! screenshots there (docs/screenshots/ holds the ones the README shows).
 
 mod common;
 
@@ -219,18 +221,14 @@ impl Control for DashboardControl<'_> {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dashboard_shows_devices_and_turns_one_offline_without_reload() {
-    common::init_logging();
-    if !browser_ready("the dashboard browser test") {
-        return;
-    }
-    let db = TestDb::new(Backend::Sqlite).await;
-    let mut config = common::config(&db);
-    // Closed tiles end their session soon after.
-    config.media.idle_timeout = Duration::from_secs(2);
-    let mut platform = Platform::start(config).await;
-    let devices = 3;
+/// A platform (auth as `config` says) with `devices` simulated cameras of two channels,
+/// and the environment the dashboard scripts read: its URL, the login, the device and
+/// channel IDs (device 0's channels) and the channels' Chinese names.
+async fn dashboard_platform(
+    config: vigil::config::Config,
+    devices: usize,
+) -> (Platform, SimHandle, Vec<(&'static str, String)>) {
+    let platform = Platform::start(config).await;
     let sim = Simulator::start(common::sim_config(platform.sip(), devices))
         .await
         .expect("simulator starts");
@@ -247,11 +245,31 @@ async fn dashboard_shows_devices_and_turns_one_offline_without_reload() {
             "VIGIL_URL",
             format!("http://{}", platform.running().http_addr),
         ),
+        ("VIGIL_USER", platform.config.auth.admin_user.clone()),
+        (
+            "VIGIL_PASSWORD",
+            platform.config.auth.admin_password.0.clone(),
+        ),
         ("VIGIL_DEVICES", ids.join(",")),
         ("VIGIL_CHANNELS", channels.join(",")),
         ("VIGIL_CHANNEL_NAMES", names.join(",")),
     ];
     env.extend(screenshots());
+    (platform, sim, env)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_shows_devices_and_turns_one_offline_without_reload() {
+    common::init_logging();
+    if !browser_ready("the dashboard browser test") {
+        return;
+    }
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut config = common::config(&db);
+    assert!(config.auth.enabled, "the dashboard is tested with a login");
+    // Closed tiles end their session soon after.
+    config.media.idle_timeout = Duration::from_secs(2);
+    let (mut platform, sim, env) = dashboard_platform(config, 3).await;
     let mut control = DashboardControl {
         sim: &sim,
         platform: &platform,
@@ -261,6 +279,47 @@ async fn dashboard_shows_devices_and_turns_one_offline_without_reload() {
     if let Some(hevc) = control.hevc.take() {
         hevc.stop().await;
     }
+    sim.stop().await;
+    platform.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_login_wrong_password_logout_and_a_session_ended_elsewhere() {
+    common::init_logging();
+    if !browser_ready("the login browser test") {
+        return;
+    }
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut config = common::config(&db);
+    assert!(config.auth.enabled, "the login is tested with auth on");
+    config.media.idle_timeout = Duration::from_secs(2);
+    let (mut platform, sim, env) = dashboard_platform(config, 1).await;
+    let mut control = DashboardControl {
+        sim: &sim,
+        platform: &platform,
+        hevc: None,
+    };
+    run_script("login.mjs", &env, &mut control).await;
+    sim.stop().await;
+    platform.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_without_auth_has_no_login_and_no_logout() {
+    common::init_logging();
+    if !browser_ready("the browser test without auth") {
+        return;
+    }
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut config = common::config(&db);
+    config.auth.enabled = false;
+    let (mut platform, sim, env) = dashboard_platform(config, 1).await;
+    let mut control = DashboardControl {
+        sim: &sim,
+        platform: &platform,
+        hevc: None,
+    };
+    run_script("open.mjs", &env, &mut control).await;
     sim.stop().await;
     platform.shutdown().await;
 }

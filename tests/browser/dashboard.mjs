@@ -1,11 +1,12 @@
-// The dashboard against a platform with simulated cameras (started by tests/browser.rs):
-// the devices appear; search and the online filter work; a device that goes silent in the
+// The dashboard against a platform with simulated cameras and authentication on (started by
+// tests/browser.rs): the user logs in through the form; the devices appear; search and the online filter work; a device that goes silent in the
 // simulator turns offline on the page without a reload. When the server has live sessions
 // (GET /api/v1/live answers), a channel clicked in the Live view plays (time advances 2 s at
 // 640x360), a second tile on the same channel joins the same session, and closing both
-// tiles ends it. Prints the click-to-first-frame times, cold and joining.
+// tiles ends it; every media path of a session (WebSocket, HTTP fMP4 in a <video>, HLS)
+// opens with the login cookie alone. Prints the click-to-first-frame times, cold and joining.
 
-import { ask, check, equal, log, run, screenshot, until } from './lib.mjs';
+import { USER, ask, check, equal, log, logIn, run, screenshot, until } from './lib.mjs';
 
 const base = process.env.VIGIL_URL;
 const ids = process.env.VIGIL_DEVICES.split(',');
@@ -16,6 +17,9 @@ const row = (id) => `tr.device[data-device-id="${id}"]`;
 
 await run('dashboard', async ({ page }) => {
   await page.goto(base + '/');
+  await logIn(page);
+  equal(await page.textContent('#account-user'), USER, 'user name in the header');
+  check(await page.isVisible('#logout'), 'Log out button shown');
 
   // Every device is listed, online.
   await page.waitForSelector(row(ids[ids.length - 1]), { timeout: 10000 });
@@ -166,6 +170,8 @@ async function liveView(page) {
     const t = [...g.querySelectorAll('.tile')].find((el) => el.dataset.channelId && el.dataset.state === 'playing');
     return t ? t.dataset.slot : null;
   }));
+  // (The HLS check keeps a viewer for 15 s; this session ends by Stop, not by idleness.)
+  await mediaWithCookie(page, await page.getAttribute(tile(slot), 'data-session-id'));
   await page.click('#tab-sessions');
   const sessionRow = `#sessions-table tr[data-session-id]`;
   await page.waitForSelector(sessionRow, { timeout: 5000 });
@@ -204,5 +210,68 @@ async function liveView(page) {
     log(`H.265 tile: ${hevcTile.msg}`);
     await screenshot(page, 'dashboard-live-h265.png');
     await until('the H.265 session to lose its viewer', 5000, async () => (await ask(`live_viewers ${hevcChannel}`)) === '0', 200);
+  }
+}
+
+// The session's media through every path a player may take, with the login cookie and
+// without the signed ?token= the API's URLs carry: the WebSocket, the HTTP fMP4 in a <video>
+// element, the HLS playlist with its init segment and a media segment. Without the cookie
+// (a request from node) the same media answers 401.
+async function mediaWithCookie(page, sid) {
+  const got = await page.evaluate(async (sid) => {
+    const out = {};
+    out.ws = await new Promise((resolve) => {
+      const ws = new WebSocket(`ws://${location.host}/live/${sid}/ws`);
+      ws.binaryType = 'arraybuffer';
+      const timer = setTimeout(() => { ws.close(); resolve('no message in 5 s'); }, 5000);
+      ws.onmessage = (ev) => {
+        clearTimeout(timer);
+        ws.close();
+        resolve(typeof ev.data === 'string' ? 'text message' : 'binary');
+      };
+      ws.onclose = (ev) => {
+        clearTimeout(timer);
+        resolve(`closed ${ev.code}`);
+      };
+    });
+    out.video = await new Promise((resolve) => {
+      const v = document.createElement('video');
+      v.muted = true;
+      const done = (r) => {
+        clearTimeout(timer);
+        v.removeAttribute('src');
+        v.load();
+        v.remove();
+        resolve(r);
+      };
+      const timer = setTimeout(() => done('no data in 10 s'), 10000);
+      v.onloadeddata = () => done(`${v.videoWidth}x${v.videoHeight}`);
+      v.onerror = () => done(`error ${v.error && v.error.code}`);
+      v.src = `/live/${sid}.mp4`;
+      document.body.append(v);
+    });
+    const playlistUrl = new URL(`/live/${sid}/index.m3u8`, location.href);
+    const pl = await fetch(playlistUrl, { cache: 'no-store' });
+    out.playlist = pl.status;
+    const text = await pl.text();
+    const map = (text.match(/#EXT-X-MAP:URI="([^"]+)"/) || [])[1];
+    const seg = text.split('\n').find((l) => l && !l.startsWith('#'));
+    for (const [k, u] of [['init', map], ['segment', seg]]) {
+      if (!u) continue;
+      const r = await fetch(new URL(u, playlistUrl), { cache: 'no-store' });
+      out[k] = `${r.status} ${(await r.arrayBuffer()).byteLength > 0 ? 'with bytes' : 'empty'}`;
+    }
+    return out;
+  }, sid);
+  log(`media with the cookie alone: ${JSON.stringify(got)}`);
+  equal(got.ws, 'binary', 'WebSocket /live/{id}/ws without token');
+  equal(got.video, '640x360', '<video src=/live/{id}.mp4> without token');
+  equal(got.playlist, 200, 'HLS playlist without token');
+  equal(got.init, '200 with bytes', 'HLS init segment without token');
+  equal(got.segment, '200 with bytes', 'HLS media segment without token');
+  for (const path of [`/live/${sid}.mp4`, `/live/${sid}/index.m3u8`]) {
+    const r = await fetch(base + path);
+    equal(r.status, 401, `${path} without the cookie`);
+    await r.body?.cancel();
   }
 }

@@ -102,3 +102,30 @@ export async function screenshot(page, name) {
   await page.screenshot({ path: file });
   log(`screenshot ${file}`);
 }
+
+// The login the platform was started with (tests/browser.rs passes them).
+export const USER = process.env.VIGIL_USER || 'admin';
+export const PASSWORD = process.env.VIGIL_PASSWORD || '';
+
+export const loginShown = (page) => page.isVisible('#view-login');
+
+// Logs in through the dashboard's form, which must be showing; waits for the dashboard.
+export async function logIn(page, { user = USER, password = PASSWORD } = {}) {
+  await page.waitForSelector('#login-form', { state: 'visible', timeout: 10000 });
+  await page.fill('#login-user', user);
+  await page.fill('#login-password', password);
+  await page.click('#login-submit');
+  await page.waitForSelector('#view-login', { state: 'hidden', timeout: 10000 });
+  await page.waitForSelector('nav[role="tablist"]', { state: 'visible', timeout: 5000 });
+}
+
+// The session cookie the browser holds (HttpOnly: only the browser side can read it).
+export async function sessionCookie(context) {
+  const c = (await context.cookies()).find((c) => c.name === 'vigil_session');
+  return c ? c.value : null;
+}
+
+// An HTTP request from node (not the page) with `cookie` as the session.
+export function withCookie(url, cookie, init = {}) {
+  return fetch(url, { ...init, headers: { ...(init.headers || {}), cookie: `vigil_session=${cookie}` } });
+}

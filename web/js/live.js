@@ -375,6 +375,8 @@ export function liveView() {
   }
   onChange('devices', () => {
     autoOpen();
+    // Open devices whose channels are not known (forgotten at a logout): ask again.
+    for (const id of open) if (state.devices.has(id) && !state.channels.has(id)) loadChannels(id);
     renderPicker();
   });
   onChange('channels', renderPicker);
