@@ -608,6 +608,116 @@ mod tests {
         assert_eq!(fi.bytes()[3..7], [0x4A, 0x10, 0x20, 0x00]);
     }
 
+    /// GB/T 28181-2016's own DeviceControl example (device 64010000041310000345, SN 11,
+    /// ControlPriority 5) carries `A50F4D1000001021`: zoom in at zoom speed 1 for address
+    /// 0x04D, check nibble F, checksum 0x21.
+    #[test]
+    fn the_standards_example_decodes_byte_exact() {
+        let c = PtzCmd::from_hex("A50F4D1000001021").unwrap();
+        assert_eq!(c.bytes(), [0xA5, 0x0F, 0x4D, 0x10, 0x00, 0x00, 0x10, 0x21]);
+        assert_eq!((c.version(), c.address()), (0, 0x4D));
+        assert_eq!(c.instruction(), ptz(None, None, Some(Zoom::In), (0, 0, 1)));
+        assert_eq!(PtzCmd::new(0x4D, c.instruction()), c);
+        let xml = "<?xml version=\"1.0\"?>\r\n<Control>\r\n<CmdType>DeviceControl</CmdType>\r\n\
+                   <SN>11</SN>\r\n<DeviceID>64010000041310000345</DeviceID>\r\n\
+                   <PTZCmd>A50F4D1000001021</PTZCmd>\r\n<Info>\r\n<ControlPriority>5</ControlPriority>\r\n\
+                   </Info>\r\n</Control>\r\n";
+        let crate::Manscdp::DeviceControl(control) = crate::parse(xml).unwrap() else {
+            panic!("not a DeviceControl")
+        };
+        assert_eq!(control.ptz_cmd, Some(c));
+        assert_eq!(control.control_priority, Some(5));
+    }
+
+    /// Every direction of the instruction-code table (A.3.2: bit 0 right, 1 left, 2 down,
+    /// 3 up, 4 zoom in, 5 zoom out; A.3.3: 0x40 + focus far/near, iris open/close; A.3.4:
+    /// presets 0x81-0x83 with the number in byte 6), decoded from hand-summed bytes.
+    #[test]
+    fn instruction_table_decodes_byte_exact() {
+        use PtzInstruction as I;
+        let s = 0x80;
+        let fi = |focus, iris, focus_speed, iris_speed| I::FocusIris {
+            focus,
+            iris,
+            focus_speed,
+            iris_speed,
+        };
+        let cases = [
+            ("A50F0100000000B5", I::STOP),
+            (
+                "A50F01021F0000D6",
+                ptz(Some(Pan::Left), None, None, (0x1F, 0, 0)),
+            ),
+            (
+                "A50F010180000036",
+                ptz(Some(Pan::Right), None, None, (s, 0, 0)),
+            ),
+            (
+                "A50F0108001F00DC",
+                ptz(None, Some(Tilt::Up), None, (0, 0x1F, 0)),
+            ),
+            (
+                "A50F010400800039",
+                ptz(None, Some(Tilt::Down), None, (0, s, 0)),
+            ),
+            (
+                "A50F010A808000BF",
+                ptz(Some(Pan::Left), Some(Tilt::Up), None, (s, s, 0)),
+            ),
+            (
+                "A50F0109808000BE",
+                ptz(Some(Pan::Right), Some(Tilt::Up), None, (s, s, 0)),
+            ),
+            (
+                "A50F0106808000BB",
+                ptz(Some(Pan::Left), Some(Tilt::Down), None, (s, s, 0)),
+            ),
+            (
+                "A50F0105808000BA",
+                ptz(Some(Pan::Right), Some(Tilt::Down), None, (s, s, 0)),
+            ),
+            (
+                "A50F0110000010D5",
+                ptz(None, None, Some(Zoom::In), (0, 0, 1)),
+            ),
+            (
+                "A50F012000008055",
+                ptz(None, None, Some(Zoom::Out), (0, 0, 8)),
+            ),
+            ("A50F014280000077", fi(Some(Focus::Near), None, s, 0)),
+            ("A50F014180000076", fi(Some(Focus::Far), None, s, 0)),
+            ("A50F014400800079", fi(None, Some(Iris::Open), 0, s)),
+            ("A50F01480080007D", fi(None, Some(Iris::Close), 0, s)),
+            ("A50F0140000000F5", fi(None, None, 0, 0)),
+            (
+                "A50F018100010037",
+                I::Preset {
+                    op: PresetOp::Set,
+                    index: 1,
+                },
+            ),
+            (
+                "A50F01820003003A",
+                I::Preset {
+                    op: PresetOp::Goto,
+                    index: 3,
+                },
+            ),
+            (
+                "A50F018300FF0037",
+                I::Preset {
+                    op: PresetOp::Delete,
+                    index: 255,
+                },
+            ),
+        ];
+        for (hex, instruction) in cases {
+            let c = PtzCmd::from_hex(hex).unwrap_or_else(|e| panic!("{hex}: {e}"));
+            assert_eq!(c.instruction(), instruction, "{hex}");
+            assert_eq!(PtzCmd::new(1, instruction).to_hex(), hex);
+        }
+    }
+
     #[test]
     fn parses_hex_and_decodes() {
         let c: PtzCmd = "a50f01021f0000d6".parse().unwrap();
