@@ -5,7 +5,8 @@
 // password nowhere in the page; Log out ends the session on the server (the old cookie gets
 // 401); a session ended elsewhere (an API call with the same cookie, another tab) brings
 // the login view back on the next action and stops the live tiles, also when it is the
-// live WebSocket that is refused.
+// live WebSocket that is refused; a 429 with Retry-After is counted down (answered by the
+// test here, so the wait is short and known).
 
 import {
   PASSWORD, USER, ask, check, equal, logIn, loginShown, run, screenshot, sessionCookie, until, withCookie,
@@ -141,4 +142,23 @@ await run('login', async ({ page, context }) => {
   await page.unroute('**/api/v1/channels/*/live');
   await page.unroute('**/api/v1/live');
   for (const r of held) await r.abort().catch(() => {});
+
+  // A 429 (too many failed logins) with Retry-After: the wait is counted down and the
+  // button waits with it, then the form is usable again.
+  await page.route('**/api/v1/login', (route) => route.fulfill({
+    status: 429,
+    headers: { 'retry-after': '2', 'content-type': 'application/json' },
+    body: JSON.stringify({ error: { code: 'too_many_requests', message: 'too many failed logins' } }),
+  }));
+  await page.fill('#login-user', USER);
+  await page.fill('#login-password', PASSWORD);
+  await page.click('#login-submit');
+  await until('the rate-limit message', 5000, async () => /Too many/.test(await loginError(page)));
+  equal(await loginError(page), 'Too many failed logins. Try again in 2 s.', 'message on 429');
+  check(await page.isDisabled('#login-submit'), 'Log in disabled while rate limited');
+  equal(await page.inputValue('#login-password'), '', 'password field emptied on 429');
+  await until('the wait to end', 4000, async () => !(await page.isDisabled('#login-submit')));
+  equal(await loginError(page), '', 'message gone after the wait');
+  await page.unroute('**/api/v1/login');
+  await logIn(page);
 });
