@@ -193,6 +193,23 @@ async fn preference_survives_registration(backend: Backend) {
         transports(&get_device(&p, &id).await),
         (Value::Null, json!("udp"))
     );
+    // The document says which is which.
+    let (status, doc) = call(&p, "GET", "/api/v1/openapi.json", None).await;
+    assert_eq!(status, 200);
+    let schemas = &doc["components"]["schemas"];
+    let fields = &schemas["DeviceRecord"]["properties"];
+    assert_eq!(
+        fields["registered_transport"]["readOnly"], true,
+        "{fields:#}"
+    );
+    let pref = fields["transport"].to_string();
+    assert!(pref.contains("TransportPref"), "{pref}");
+    assert_eq!(
+        schemas["TransportPref"]["enum"],
+        json!(["udp", "tcp", "tcp_passive", "tcp_active"]),
+        "{:#}",
+        schemas["TransportPref"]
+    );
     sim.stop().await;
     p.shutdown().await;
 }

@@ -84,6 +84,7 @@ pub struct DeviceRecord {
     pub transport_pref: Option<String>,
     /// How the device last registered (`udp` | `tcp`); read-only, every REGISTER sets it.
     #[serde(rename = "registered_transport")]
+    #[schema(read_only)]
     pub transport: Option<String>,
     pub contact: Option<String>,
     pub source_addr: Option<String>,
