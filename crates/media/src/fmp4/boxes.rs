@@ -1,20 +1,49 @@
 //! Box writing: open a box, write its body, close it (the size is patched in).
 
-/// Appends boxes to a byte vector.
-pub(crate) struct BoxWriter<'a> {
-    pub(crate) out: &'a mut Vec<u8>,
+use bytes::BytesMut;
+
+/// A growable byte buffer boxes are appended to: a `Vec<u8>`, or the `BytesMut` that
+/// fragments are cut from.
+pub(crate) trait BoxOut: std::ops::DerefMut<Target = [u8]> {
+    fn put(&mut self, b: &[u8]);
+    fn put_zeros(&mut self, n: usize);
 }
 
-impl<'a> BoxWriter<'a> {
-    pub(crate) fn new(out: &'a mut Vec<u8>) -> Self {
+impl BoxOut for Vec<u8> {
+    fn put(&mut self, b: &[u8]) {
+        self.extend_from_slice(b);
+    }
+
+    fn put_zeros(&mut self, n: usize) {
+        self.resize(self.len() + n, 0);
+    }
+}
+
+impl BoxOut for BytesMut {
+    fn put(&mut self, b: &[u8]) {
+        self.extend_from_slice(b);
+    }
+
+    fn put_zeros(&mut self, n: usize) {
+        self.resize(self.len() + n, 0);
+    }
+}
+
+/// Appends boxes to a byte buffer.
+pub(crate) struct BoxWriter<'a, O: BoxOut> {
+    pub(crate) out: &'a mut O,
+}
+
+impl<'a, O: BoxOut> BoxWriter<'a, O> {
+    pub(crate) fn new(out: &'a mut O) -> Self {
         Self { out }
     }
 
     /// Starts a box; returns its offset for [`BoxWriter::end`].
     pub(crate) fn begin(&mut self, fourcc: &[u8; 4]) -> usize {
         let at = self.out.len();
-        self.out.extend_from_slice(&[0, 0, 0, 0]);
-        self.out.extend_from_slice(fourcc);
+        self.out.put(&[0, 0, 0, 0]);
+        self.out.put(fourcc);
         at
     }
 
@@ -31,23 +60,23 @@ impl<'a> BoxWriter<'a> {
     }
 
     pub(crate) fn u16(&mut self, v: u16) {
-        self.out.extend_from_slice(&v.to_be_bytes());
+        self.out.put(&v.to_be_bytes());
     }
 
     pub(crate) fn u32(&mut self, v: u32) {
-        self.out.extend_from_slice(&v.to_be_bytes());
+        self.out.put(&v.to_be_bytes());
     }
 
     pub(crate) fn u64(&mut self, v: u64) {
-        self.out.extend_from_slice(&v.to_be_bytes());
+        self.out.put(&v.to_be_bytes());
     }
 
     pub(crate) fn bytes(&mut self, b: &[u8]) {
-        self.out.extend_from_slice(b);
+        self.out.put(b);
     }
 
     pub(crate) fn zeros(&mut self, n: usize) {
-        self.out.resize(self.out.len() + n, 0);
+        self.out.put_zeros(n);
     }
 
     /// The unity transformation matrix of mvhd/tkhd.

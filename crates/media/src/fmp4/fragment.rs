@@ -3,10 +3,11 @@
 //! fragment per frame with exact durations.
 
 use super::TRACK_ID;
-use super::boxes::BoxWriter;
+use super::boxes::{BoxOut, BoxWriter};
 use crate::codec::nal_units;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
+use std::ops::Range;
 
 /// `sample_depends_on = 2` (an I-picture).
 const SYNC_SAMPLE_FLAGS: u32 = 0x0200_0000;
@@ -35,21 +36,45 @@ pub fn write_fragment(
     samples: &[FragmentSample<'_>],
 ) {
     // NAL ranges are found once and reused for sizes and copying.
-    let mut nals: Vec<(usize, &[u8])> = Vec::with_capacity(samples.len() * 4);
+    let mut nals = Vec::with_capacity(samples.len() * 4);
     let mut sizes = Vec::with_capacity(samples.len());
     for (i, s) in samples.iter().enumerate() {
-        let mut size = 0;
-        for nal in nal_units(s.annexb) {
-            size += 4 + nal.len();
-            nals.push((i, nal));
-        }
-        sizes.push(size as u32);
+        sizes.push(nal_ranges(i, s.annexb, &mut nals));
     }
     let with_cto = samples.iter().any(|s| s.composition_offset != 0);
-    let mdat_size: usize = 8 + sizes.iter().map(|&s| s as usize).sum::<usize>();
-    let per_sample = if with_cto { 16 } else { 12 };
-    out.reserve(100 + per_sample * samples.len() + mdat_size);
+    let mdat: usize = sizes.iter().map(|&s| s as usize).sum();
+    out.reserve(fragment_header_size(samples.len(), with_cto) + mdat);
+    write_fragment_with(out, sequence, base_decode_time, samples, &sizes, &nals);
+}
 
+/// NAL unit `range` of sample `sample`.
+type NalRange = (usize, Range<usize>);
+
+/// Appends the ranges of the NAL units of sample `i`, `annexb`, to `nals`; returns the
+/// sample's size in length-prefixed form.
+fn nal_ranges(i: usize, annexb: &[u8], nals: &mut Vec<NalRange>) -> u32 {
+    let base = annexb.as_ptr() as usize;
+    let mut size = 0;
+    for nal in nal_units(annexb) {
+        size += 4 + nal.len();
+        let start = nal.as_ptr() as usize - base;
+        nals.push((i, start..start + nal.len()));
+    }
+    size as u32
+}
+
+/// Writes the fragment given each sample's size and its NAL ranges (in sample order);
+/// returns the offset of the first sample's duration from the start of the fragment.
+fn write_fragment_with<O: BoxOut>(
+    out: &mut O,
+    sequence: u32,
+    base_decode_time: u64,
+    samples: &[FragmentSample<'_>],
+    sizes: &[u32],
+    nals: &[NalRange],
+) -> usize {
+    let with_cto = samples.iter().any(|s| s.composition_offset != 0);
+    let mdat_size: usize = 8 + sizes.iter().map(|&s| s as usize).sum::<usize>();
     let start = out.len();
     let mut w = BoxWriter::new(out);
     let moof = w.begin(b"moof");
@@ -69,7 +94,8 @@ pub fn write_fragment(
     w.u32(samples.len() as u32);
     let data_offset_at = w.out.len();
     w.u32(0);
-    for (s, size) in samples.iter().zip(&sizes) {
+    let duration_at = w.out.len();
+    for (s, size) in samples.iter().zip(sizes) {
         w.u32(s.duration);
         w.u32(*size);
         w.u32(if s.key {
@@ -88,10 +114,19 @@ pub fn write_fragment(
     w.out[data_offset_at..data_offset_at + 4].copy_from_slice(&data_offset.to_be_bytes());
     w.u32(mdat_size as u32);
     w.bytes(b"mdat");
-    for (_, nal) in nals {
+    for (i, range) in nals {
+        let nal = &samples[*i].annexb[range.clone()];
         w.u32(nal.len() as u32);
         w.bytes(nal);
     }
+    duration_at - start
+}
+
+/// Bytes of `moof` plus the `mdat` header.
+fn fragment_header_size(samples: usize, with_cto: bool) -> usize {
+    let per_sample = if with_cto { 16 } else { 12 };
+    // moof 8, mfhd 16, traf 8, tfhd 16, tfdt 20, trun 20 + samples, mdat 8.
+    8 + 16 + 8 + 16 + 20 + 20 + per_sample * samples + 8
 }
 
 /// A video frame for the fragmenter; timestamps in 90 kHz (extended, not wrapping).
@@ -115,20 +150,54 @@ pub struct Fragment {
     pub data: Bytes,
 }
 
+/// The last frame pushed, already written at the end of the buffer; only its duration is
+/// missing.
+#[derive(Debug)]
+struct Pending {
+    dts: i64,
+    key: bool,
+    /// Offset of the sample duration in the written fragment.
+    duration_at: usize,
+}
+
 /// Live fragmenter: push frames, pull fragments.
 ///
 /// A frame's duration is the distance to the next frame's DTS, so each fragment is released
 /// when the next frame arrives (one frame of latency); [`Fragmenter::flush`] releases the
 /// last one with an estimated duration. The output timeline starts at 0 and stays continuous:
 /// a DTS that goes back or jumps more than 10 s counts as one estimated frame.
-#[derive(Debug)]
+///
+/// A pushed frame is written at once and its duration filled in later, so the fragmenter
+/// keeps no reference to the frame: a demuxer whose frames are all dropped can reuse its
+/// buffer. Fragments are cut from shared buffers (`Bytes` slices), which a consumer that drops
+/// them (a file writer) lets the fragmenter reuse as well.
 pub struct Fragmenter {
     sequence: u32,
     decode_time: u64,
-    pending: Option<VideoFrame>,
+    pending: Option<Pending>,
     /// Duration used when it cannot be measured: last measured one, else from the fps hint.
     estimate: u32,
     out: VecDeque<Fragment>,
+    /// Two buffers taking turns: the pending fragment is written into one while the fragment
+    /// released just before may still be in use from the other, so a consumer that is done
+    /// with each fragment before the next push lets both be reused without allocating.
+    bufs: [BytesMut; 2],
+    /// Which of `bufs` holds the pending fragment.
+    current: usize,
+    /// Scratch: NAL ranges of the frame being written.
+    nals: Vec<NalRange>,
+}
+
+impl std::fmt::Debug for Fragmenter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fragmenter")
+            .field("sequence", &self.sequence)
+            .field("decode_time", &self.decode_time)
+            .field("pending", &self.pending)
+            .field("estimate", &self.estimate)
+            .field("queued", &self.out.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Fragmenter {
@@ -143,12 +212,15 @@ impl Fragmenter {
             pending: None,
             estimate,
             out: VecDeque::new(),
+            bufs: [BytesMut::new(), BytesMut::new()],
+            current: 0,
+            nals: Vec::new(),
         }
     }
 
     /// Adds the next frame (in decode order).
     pub fn push(&mut self, frame: VideoFrame) {
-        if let Some(prev) = self.pending.take() {
+        if let Some(prev) = &self.pending {
             let delta = frame.dts - prev.dts;
             let duration = if (1..=MAX_FRAME_DURATION).contains(&delta) {
                 self.estimate = delta as u32;
@@ -156,16 +228,15 @@ impl Fragmenter {
             } else {
                 self.estimate
             };
-            self.emit(prev, duration);
+            self.release(duration);
         }
-        self.pending = Some(frame);
+        self.write(&frame);
     }
 
     /// Releases the held-back frame with an estimated duration (end of stream).
     pub fn flush(&mut self) {
-        if let Some(prev) = self.pending.take() {
-            let d = self.estimate;
-            self.emit(prev, d);
+        if self.pending.is_some() {
+            self.release(self.estimate);
         }
     }
 
@@ -173,22 +244,51 @@ impl Fragmenter {
         self.out.pop_front()
     }
 
-    fn emit(&mut self, frame: VideoFrame, duration: u32) {
+    /// Writes `frame` as the pending fragment (duration 0 for now) into the other buffer.
+    fn write(&mut self, frame: &VideoFrame) {
         let cto = (frame.pts - frame.dts).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
-        let mut buf = Vec::new();
         let sample = FragmentSample {
             annexb: &frame.data,
-            duration,
+            duration: 0,
             composition_offset: cto,
             key: frame.key,
         };
-        write_fragment(&mut buf, self.sequence, self.decode_time, &[sample]);
+        self.nals.clear();
+        let size = nal_ranges(0, &frame.data, &mut self.nals);
+        self.current ^= 1;
+        let buf = &mut self.bufs[self.current];
+        // `reserve` reuses the buffer when every fragment cut from it was dropped; otherwise
+        // (fragments held in a GOP cache) it allocates exactly this fragment, so a held
+        // fragment never pins unused bytes.
+        buf.reserve(fragment_header_size(1, cto != 0) + size as usize);
+        let duration_at = write_fragment_with(
+            buf,
+            self.sequence,
+            self.decode_time,
+            &[sample],
+            &[size],
+            &self.nals,
+        );
+        self.pending = Some(Pending {
+            dts: frame.dts,
+            key: frame.key,
+            duration_at,
+        });
+    }
+
+    /// Fills in the pending fragment's duration and queues it.
+    fn release(&mut self, duration: u32) {
+        let Some(p) = self.pending.take() else {
+            return;
+        };
+        let buf = &mut self.bufs[self.current];
+        buf[p.duration_at..p.duration_at + 4].copy_from_slice(&duration.to_be_bytes());
         self.out.push_back(Fragment {
             sequence: self.sequence,
             decode_time: self.decode_time,
             duration,
-            key: frame.key,
-            data: buf.into(),
+            key: p.key,
+            data: buf.split().freeze(),
         });
         self.sequence = self.sequence.wrapping_add(1);
         self.decode_time += u64::from(duration);
@@ -278,6 +378,60 @@ mod tests {
                 (6, 17_400, 3000, false), // last: latest measured duration
             ]
         );
+    }
+
+    #[test]
+    fn fragments_are_write_fragment_with_the_measured_duration() {
+        let mut f = Fragmenter::new(None);
+        let aus: [&[u8]; 3] = [
+            &[0, 0, 0, 1, 0x67, 0x4D, 0, 0, 1, 0x65, 0x88, 0x84],
+            &[0, 0, 1, 0x41, 0x9A, 0, 0, 0, 1, 0x41, 0x00, 0x01, 0],
+            &[0, 0, 0, 1, 0x01, 0x9E],
+        ];
+        // DTS 0, 3000, 6600; PTS ahead of DTS on the second (composition offset).
+        let times = [(0, 0), (6000, 3000), (6600, 6600)];
+        for (au, (pts, dts)) in aus.iter().zip(times) {
+            f.push(VideoFrame {
+                pts,
+                dts,
+                key: dts == 0,
+                data: Bytes::copy_from_slice(au),
+            });
+        }
+        f.flush();
+        let got: Vec<Fragment> = std::iter::from_fn(|| f.pull()).collect();
+        let mut decode_time = 0;
+        for (i, (g, au)) in got.iter().zip(aus).enumerate() {
+            let duration = [3000, 3600, 3600][i];
+            let mut expected = Vec::new();
+            let sample = FragmentSample {
+                annexb: au,
+                duration,
+                composition_offset: (times[i].0 - times[i].1) as i32,
+                key: i == 0,
+            };
+            write_fragment(&mut expected, i as u32 + 1, decode_time, &[sample]);
+            assert_eq!(g.data, expected, "fragment {i}");
+            assert_eq!(
+                (g.sequence, g.decode_time, g.duration),
+                (i as u32 + 1, decode_time, duration)
+            );
+            decode_time += u64::from(duration);
+        }
+    }
+
+    #[test]
+    fn a_pushed_frame_is_not_kept() {
+        // The demuxer reuses its frame buffer only if nothing holds the last frame.
+        let mut f = Fragmenter::new(None);
+        let data = Bytes::from(vec![0, 0, 1, 0x65, 0x88]);
+        f.push(VideoFrame {
+            pts: 0,
+            dts: 0,
+            key: true,
+            data: data.clone(),
+        });
+        assert!(data.is_unique());
     }
 
     #[test]
