@@ -148,9 +148,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         catalog,
         shutdown: shutdown.clone(),
         live_signer: crate::auth::LiveSigner::new(),
+        auth: api::auth::AuthGuard::new(&config.auth, &metrics),
     });
     let stop = shutdown.clone();
     tasks.spawn(async move {
+        // Connect info: the login throttle counts failures per client address.
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let serve = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
         if let Err(e) = serve.await {
             tracing::error!(error = %e, "HTTP server failed");

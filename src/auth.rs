@@ -206,6 +206,139 @@ async fn log_how_to_log_in(store: &Store, config: &AuthConfig) -> Result<(), Sto
     Ok(())
 }
 
+/// Login brute-force protection, sans-IO (time is an argument): failed logins are counted
+/// per user name and per source address in a fixed window from the first failure; at the
+/// limit that name or address is blocked for `login_block`, whether the next password is
+/// right or not. A successful login forgets its name's failures (not its address's).
+#[derive(Debug)]
+pub struct LoginThrottle {
+    user_limit: u32,
+    address_limit: u32,
+    window: std::time::Duration,
+    block: std::time::Duration,
+    entries: std::collections::HashMap<ThrottleKey, Failures>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum ThrottleKey {
+    User(String),
+    Address(std::net::IpAddr),
+}
+
+#[derive(Debug)]
+struct Failures {
+    window_start: std::time::Instant,
+    count: u32,
+    blocked_until: Option<std::time::Instant>,
+}
+
+/// Bounds the memory attackers can make the throttle use (user names are theirs to pick).
+const MAX_THROTTLE_ENTRIES: usize = 10_000;
+/// Longer user names are counted by their first this many bytes.
+const MAX_THROTTLED_NAME: usize = 128;
+
+impl LoginThrottle {
+    pub fn new(config: &AuthConfig) -> LoginThrottle {
+        LoginThrottle {
+            user_limit: config.login_fail_limit,
+            address_limit: config.login_fail_limit_address,
+            window: config.login_fail_window,
+            block: config.login_block,
+            entries: Default::default(),
+        }
+    }
+
+    fn keys(user: &str, address: Option<std::net::IpAddr>) -> impl Iterator<Item = ThrottleKey> {
+        let mut end = user.len().min(MAX_THROTTLED_NAME);
+        while !user.is_char_boundary(end) {
+            end -= 1;
+        }
+        let address = address.map(|a| match a {
+            // One host usually has a whole /64.
+            std::net::IpAddr::V6(v6) => {
+                let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                std::net::IpAddr::V6(bits.into())
+            }
+            v4 => v4,
+        });
+        std::iter::once(ThrottleKey::User(user[..end].to_owned()))
+            .chain(address.map(ThrottleKey::Address))
+    }
+
+    fn limit(&self, key: &ThrottleKey) -> u32 {
+        match key {
+            ThrottleKey::User(_) => self.user_limit,
+            ThrottleKey::Address(_) => self.address_limit,
+        }
+    }
+
+    /// How long `user` or `address` stays blocked at `now`, if it is.
+    pub fn blocked(
+        &self,
+        user: &str,
+        address: Option<std::net::IpAddr>,
+        now: std::time::Instant,
+    ) -> Option<std::time::Duration> {
+        Self::keys(user, address)
+            .filter_map(|k| self.entries.get(&k)?.blocked_until)
+            .filter(|&until| until > now)
+            .map(|until| until - now)
+            .max()
+    }
+
+    /// Counts a failed login. Returns true when it started a block.
+    pub fn failed(
+        &mut self,
+        user: &str,
+        address: Option<std::net::IpAddr>,
+        now: std::time::Instant,
+    ) -> bool {
+        if self.entries.len() >= MAX_THROTTLE_ENTRIES {
+            self.prune(now);
+        }
+        let mut started = false;
+        for key in Self::keys(user, address) {
+            let limit = self.limit(&key);
+            if limit == 0
+                || (self.entries.len() >= MAX_THROTTLE_ENTRIES && !self.entries.contains_key(&key))
+            {
+                continue;
+            }
+            let f = self.entries.entry(key).or_insert(Failures {
+                window_start: now,
+                count: 0,
+                blocked_until: None,
+            });
+            if now.duration_since(f.window_start) > self.window {
+                f.window_start = now;
+                f.count = 0;
+            }
+            f.count += 1;
+            if f.count >= limit && f.blocked_until.is_none_or(|u| u <= now) {
+                f.blocked_until = Some(now + self.block);
+                f.window_start = now;
+                f.count = 0;
+                started = true;
+            }
+        }
+        started
+    }
+
+    /// A successful login: the user name's failures are forgotten.
+    pub fn succeeded(&mut self, user: &str) {
+        if let Some(k) = Self::keys(user, None).next() {
+            self.entries.remove(&k);
+        }
+    }
+
+    fn prune(&mut self, now: std::time::Instant) {
+        let window = self.window;
+        self.entries.retain(|_, f| {
+            f.blocked_until.is_some_and(|u| u > now) || now.duration_since(f.window_start) <= window
+        });
+    }
+}
+
 /// Why `vigil reset-password` could not set a password.
 #[derive(Debug, thiserror::Error)]
 pub enum ResetError {
@@ -302,6 +435,75 @@ mod tests {
         assert!(!s.verify("sess1", "10000.zz", 0));
         assert!(!s.verify("sess1", &format!("0{t}"), 0), "non-canonical");
         assert!(!format!("{s:?}").contains(&hex::encode(s.key)));
+    }
+
+    fn throttle(user_limit: u32, address_limit: u32) -> LoginThrottle {
+        LoginThrottle::new(&AuthConfig {
+            login_fail_limit: user_limit,
+            login_fail_limit_address: address_limit,
+            login_fail_window: std::time::Duration::from_secs(60),
+            login_block: std::time::Duration::from_secs(300),
+            ..AuthConfig::default()
+        })
+    }
+
+    #[test]
+    fn login_throttle_blocks_a_name_after_its_limit_within_the_window() {
+        use std::time::{Duration, Instant};
+        let t0 = Instant::now();
+        let s = |n| t0 + Duration::from_secs(n);
+        let ip = Some("192.0.2.1".parse().unwrap());
+        let mut t = throttle(3, 0);
+        assert!(!t.failed("admin", ip, s(0)));
+        assert!(!t.failed("admin", ip, s(10)));
+        assert_eq!(t.blocked("admin", ip, s(11)), None);
+        assert!(t.failed("admin", ip, s(20)), "the third failure blocks");
+        assert_eq!(
+            t.blocked("admin", ip, s(20)),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(
+            t.blocked("admin", None, s(100)),
+            Some(Duration::from_secs(220))
+        );
+        assert_eq!(t.blocked("other", ip, s(100)), None, "address limit is off");
+        assert_eq!(t.blocked("admin", ip, s(320)), None, "the block ends");
+        // Failures spread wider than the window never block.
+        let mut t = throttle(3, 0);
+        for n in [0, 50, 100, 150, 200] {
+            assert!(!t.failed("admin", ip, s(n)));
+        }
+        // Success forgets the name's failures.
+        t.failed("admin", ip, s(201));
+        t.succeeded("admin");
+        assert!(!t.failed("admin", ip, s(202)));
+        assert!(!t.failed("admin", ip, s(203)));
+        assert!(t.failed("admin", ip, s(204)));
+    }
+
+    #[test]
+    fn login_throttle_blocks_an_address_across_names_and_ipv6_by_64() {
+        use std::time::Instant;
+        let now = Instant::now();
+        let mut t = throttle(0, 4);
+        let a: std::net::IpAddr = "2001:db8:1:2::10".parse().unwrap();
+        let same64: std::net::IpAddr = "2001:db8:1:2:ffff::1".parse().unwrap();
+        let other: std::net::IpAddr = "2001:db8:1:3::10".parse().unwrap();
+        for (i, name) in ["a", "b", "c"].iter().enumerate() {
+            assert!(!t.failed(name, Some(if i % 2 == 0 { a } else { same64 }), now));
+        }
+        assert!(t.failed("d", Some(same64), now));
+        assert!(t.blocked("anyone", Some(a), now).is_some());
+        assert!(t.blocked("anyone", Some(other), now).is_none());
+        assert!(t.blocked("a", None, now).is_none(), "user limit is off");
+        // Memory stays bounded whatever the names.
+        let mut t = throttle(5, 0);
+        for i in 0..MAX_THROTTLE_ENTRIES + 100 {
+            t.failed(&format!("u{i}"), None, now);
+        }
+        assert!(t.entries.len() <= MAX_THROTTLE_ENTRIES);
+        let long = "é".repeat(200);
+        t.failed(&long, None, now);
     }
 
     #[tokio::test]

@@ -40,6 +40,18 @@ pub struct AuthConfig {
     /// Lifetime of the signed token in live URLs (`?token=`).
     #[serde(with = "secs")]
     pub live_token_ttl: Duration,
+    /// Mark the session cookie `Secure` (sent over HTTPS only): for deployments behind a
+    /// TLS proxy.
+    pub cookie_secure: bool,
+    /// Failed logins for one user name within `login_fail_window` after which logins for
+    /// that name get 429 for `login_block` (0: no limit).
+    pub login_fail_limit: u32,
+    /// The same for one source address (an IPv6 /64), whatever the names (0: no limit).
+    pub login_fail_limit_address: u32,
+    #[serde(with = "secs")]
+    pub login_fail_window: Duration,
+    #[serde(with = "secs")]
+    pub login_block: Duration,
 }
 
 /// `[sip]`: signalling, registration and keepalive policy.
@@ -301,6 +313,11 @@ impl Default for AuthConfig {
             admin_password: Secret::default(),
             session_ttl: Duration::from_secs(12 * 3600),
             live_token_ttl: Duration::from_secs(300),
+            cookie_secure: false,
+            login_fail_limit: 5,
+            login_fail_limit_address: 20,
+            login_fail_window: Duration::from_secs(300),
+            login_block: Duration::from_secs(300),
         }
     }
 }

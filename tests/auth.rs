@@ -4,6 +4,8 @@
 //! responses or logs.
 
 mod common;
+#[path = "common/prom.rs"]
+mod prom;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -114,10 +116,43 @@ fn session_cookie(resp: &reqwest::Response) -> String {
         .to_str()
         .unwrap()
         .to_owned();
-    assert!(set.contains("HttpOnly"), "{set}");
-    assert!(set.contains("SameSite=Strict"), "{set}");
-    assert!(set.contains("Path=/"), "{set}");
+    let attrs: Vec<&str> = set.split(';').map(str::trim).collect();
+    for a in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(attrs.contains(&a), "{a}: {set}");
+    }
     set.split(';').next().unwrap().to_owned()
+}
+
+/// Fails when the log holds any of `secrets`.
+fn assert_not_logged(logs: &Arc<Mutex<Vec<u8>>>, secrets: &[&str]) {
+    let text = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert!(!text.is_empty(), "logs were captured");
+    for secret in secrets {
+        assert!(
+            !text.contains(secret),
+            "the log holds a secret ({} chars)",
+            secret.len()
+        );
+    }
+}
+
+/// `GET /metrics`, parsed.
+async fn scrape(p: &Platform) -> prom::Scrape {
+    let text = p
+        .http
+        .get(p.api("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    prom::parse(&text).unwrap()
+}
+
+fn auth_failures(m: &prom::Scrape, reason: &str) -> f64 {
+    m.value("vigil_http_auth_failures_total", &[("reason", reason)])
+        .unwrap_or(0.0)
 }
 
 /// GET `path` with a cookie or a key; asserts 200 and returns the JSON.
@@ -302,7 +337,12 @@ async fn run(backend: Backend) {
         .find(|k| k["id"] == id);
     assert!(listed.unwrap()["revoked_at"].is_i64(), "{list}");
 
-    // Logout ends the session.
+    // Logout ends the session on the server (not just in the browser) and clears the cookie.
+    let token = cookie.split_once('=').unwrap().1.to_owned();
+    let now = vigil::platform::unix_ms();
+    let store = &p.running().store;
+    let hash = vigil::auth::token_hash(&token);
+    assert!(store.session_user(&hash, now).await.unwrap().is_some());
     let r = p
         .http
         .post(p.api("/api/v1/logout"))
@@ -311,6 +351,12 @@ async fn run(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
+    let clear = r.headers()[reqwest::header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        clear.starts_with("vigil_session=;") && clear.contains("Max-Age=0"),
+        "{clear}"
+    );
+    assert!(store.session_user(&hash, now).await.unwrap().is_none());
     let r = p
         .http
         .get(p.api("/api/v1/devices"))
@@ -320,16 +366,25 @@ async fn run(backend: Backend) {
         .unwrap();
     assert_eq!(r.status(), 401);
 
+    // Every refusal is counted by reason: the two wrong logins, each route without
+    // credentials, each with the revoked key.
+    let m = scrape(&p).await;
+    assert_eq!(auth_failures(&m, "login"), 2.0);
+    assert!(auth_failures(&m, "no_credentials") >= routes.len() as f64);
+    assert!(auth_failures(&m, "revoked_key") >= routes.len() as f64);
+    assert!(auth_failures(&m, "unknown_key") >= 1.0);
+    assert!(auth_failures(&m, "session") >= 2.0);
+
     p.shutdown().await;
     for pw in [ADMIN_PW, USER_PW] {
         assert!(
             !bodies.contains(pw),
             "a response holds a password: {bodies}"
         );
-        let logs = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
-        assert!(logs.contains("login"), "logs were captured");
-        assert!(!logs.contains(pw), "the log holds a password");
     }
+    let text = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert!(text.contains("login"), "logs were captured");
+    assert_not_logged(&logs, &[ADMIN_PW, USER_PW, &key, &key[4..], &token]);
 }
 
 #[tokio::test]
@@ -402,6 +457,7 @@ async fn new_key(p: &Platform, cred: Cred<'_>, name: &str) -> (i64, String) {
 /// end).
 async fn roles(backend: Backend) {
     use reqwest::Method as M;
+    let logs = log_buffer();
     let db = TestDb::new(backend).await;
     let mut p = start(&db).await;
     let admin = cookie_of(&p, "admin", ADMIN_PW).await;
@@ -614,6 +670,13 @@ async fn roles(backend: Backend) {
         404
     );
     p.shutdown().await;
+    let cookies: Vec<&str> = [&admin, &op, &s1, &s2, &s3]
+        .iter()
+        .map(|c| c.split_once('=').unwrap().1)
+        .collect();
+    let mut secrets = vec![ADMIN_PW, USER_PW, new_pw, "wrong-pw-x", &admin_key, &op_key];
+    secrets.extend(cookies);
+    assert_not_logged(&logs, &secrets);
 }
 
 #[tokio::test]
@@ -766,6 +829,123 @@ async fn reset_password_command() {
     p.shutdown().await;
 }
 
+/// Login brute force: after `login_fail_limit` wrong passwords for one name, that name
+/// gets 429 with Retry-After even with the right password; after
+/// `login_fail_limit_address` failures from one address, every name from it does; both
+/// end after `login_block`, and the refusals are counted.
+#[tokio::test]
+async fn login_brute_force_gets_429_with_retry_after() {
+    use std::time::{Duration, Instant};
+    let logs = log_buffer();
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut c = common::config(&db);
+    c.auth.admin_password = vigil::config::Secret(ADMIN_PW.into());
+    c.auth.login_fail_limit = 3;
+    c.auth.login_fail_limit_address = 6;
+    c.auth.login_fail_window = Duration::from_secs(60);
+    c.auth.login_block = Duration::from_secs(2);
+    let mut p = anonymous(Platform::start(c).await);
+    let admin = cookie_of(&p, "admin", ADMIN_PW).await;
+    let body = json!({"username": "op", "password": USER_PW});
+    let (st, _) = call(
+        &p,
+        reqwest::Method::POST,
+        "/api/v1/users",
+        Cred::Cookie(&admin),
+        Some(body),
+    )
+    .await;
+    assert_eq!(st, 201);
+
+    let blocked_at = Instant::now();
+    for _ in 0..3 {
+        assert_eq!(login(&p, "admin", "wrong-guess-1").await.status(), 401);
+    }
+    for pw in ["wrong-guess-2", ADMIN_PW] {
+        let r = login(&p, "admin", pw).await;
+        assert_eq!(r.status(), 429, "blocked, whatever the password");
+        let retry: u64 = r.headers()[reqwest::header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=2).contains(&retry), "Retry-After {retry}");
+        assert!(r.headers().get(reqwest::header::SET_COOKIE).is_none());
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "too_many_requests", "{v}");
+    }
+    // Another name from the same address still logs in (3 of its 6 failures so far)...
+    cookie_of(&p, "op", USER_PW).await;
+    // ...until the address reaches its limit, whatever the names.
+    for name in ["nobody-1", "nobody-2", "nobody-3"] {
+        assert_eq!(login(&p, name, "x-guess").await.status(), 401);
+    }
+    assert_eq!(login(&p, "op", USER_PW).await.status(), 429);
+
+    let m = scrape(&p).await;
+    assert_eq!(auth_failures(&m, "login"), 6.0);
+    assert_eq!(auth_failures(&m, "login_blocked"), 3.0);
+
+    // Both blocks end.
+    tokio::time::sleep(Duration::from_millis(2200).saturating_sub(blocked_at.elapsed())).await;
+    while login(&p, "op", USER_PW).await.status() == 429 {
+        assert!(
+            blocked_at.elapsed() < Duration::from_secs(6),
+            "the address block ends"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    cookie_of(&p, "admin", ADMIN_PW).await;
+    p.shutdown().await;
+    assert_not_logged(&logs, &[ADMIN_PW, USER_PW, "wrong-guess-1", "x-guess"]);
+}
+
+/// `[auth] cookie_secure` adds `Secure` to the session cookie and to its clearing.
+#[tokio::test]
+async fn cookie_secure_marks_the_cookie() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut c = common::config(&db);
+    c.auth.admin_password = vigil::config::Secret(ADMIN_PW.into());
+    c.auth.cookie_secure = true;
+    c.auth.session_ttl = std::time::Duration::from_secs(600);
+    let mut p = anonymous(Platform::start(c).await);
+    let r = login(&p, "admin", ADMIN_PW).await;
+    let set = r.headers()[reqwest::header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let attrs: Vec<&str> = set.split(';').map(str::trim).collect();
+    for a in [
+        "Secure",
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/",
+        "Max-Age=600",
+    ] {
+        assert!(attrs.contains(&a), "{a}: {set}");
+    }
+    let cookie = session_cookie(&r);
+    let r = p
+        .http
+        .post(p.api("/api/v1/logout"))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    let clear = r.headers()[reqwest::header::SET_COOKIE].to_str().unwrap();
+    assert!(clear.contains("; Secure"), "{clear}");
+    // Without the setting (the default) the cookie works over plain http.
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut c = common::config(&db);
+    c.auth.admin_password = vigil::config::Secret(ADMIN_PW.into());
+    let mut plain = anonymous(Platform::start(c).await);
+    let r = login(&plain, "admin", ADMIN_PW).await;
+    let set = r.headers()[reqwest::header::SET_COOKIE].to_str().unwrap();
+    assert!(!set.contains("Secure"), "{set}");
+    plain.shutdown().await;
+    p.shutdown().await;
+}
+
 /// With auth off, `GET /api/v1/me` says so (the dashboard then shows no login page).
 #[tokio::test]
 async fn me_with_auth_off() {
@@ -833,6 +1013,7 @@ fn playlist_uris(playlist: &str) -> Vec<String> {
 /// another session, and segments without it are refused.
 #[tokio::test]
 async fn hls_segments_open_with_the_playlist_token() {
+    let logs = log_buffer();
     let db = TestDb::new(Backend::Sqlite).await;
     let (p, _sim, chans) = live_platform(&db, std::time::Duration::from_secs(300)).await;
     let cookie = cookie_of(&p, "admin", ADMIN_PW).await;
@@ -874,6 +1055,7 @@ async fn hls_segments_open_with_the_playlist_token() {
     }
     let other = format!("/live/{b_id}/index.m3u8?token={token}");
     assert_eq!(bare.get(p.api(&other)).send().await.unwrap().status(), 401);
+    assert_not_logged(&logs, &[token]);
 }
 
 /// `POST .../live` answers URLs with a signed token that opens them without headers, only

@@ -40,6 +40,8 @@ pub struct ApiState {
     pub shutdown: tokio_util::sync::CancellationToken,
     /// Signs and checks `?token=` on live URLs.
     pub live_signer: crate::auth::LiveSigner,
+    /// Login throttling and the auth failure metric.
+    pub auth: auth::AuthGuard,
 }
 
 pub fn router(state: ApiState) -> Router {

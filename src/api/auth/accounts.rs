@@ -6,9 +6,10 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::{Caller, Principal, check_password};
+use super::{Caller, ClientAddr, Principal, check_password, client_ip};
 use crate::api::json::ApiJson;
 use crate::api::openapi::ErrorBody;
 use crate::api::{ApiError, ApiState};
@@ -275,13 +276,15 @@ pub struct UserPatchBody {
     (status = 404, description = "No such user", body = ErrorBody),
     (status = 409, description = "It would leave no admin", body = ErrorBody),
     (status = 422, description = "Bad input", body = ErrorBody),
-    (status = 429, description = "Too many wrong passwords; see Retry-After", body = ErrorBody)))]
+    (status = 429, description = "Too many wrong passwords; see Retry-After", body = ErrorBody,
+        headers(("Retry-After" = u64, description = "Seconds until passwords are checked again")))))]
 pub async fn update_user(
     State(s): State<ApiState>,
     caller: Caller,
+    addr: ClientAddr,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UserPatchBody>,
-) -> Result<Json<UserRecord>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
     let own = caller.user().filter(|u| u.id == id);
     if own.is_none() {
@@ -311,7 +314,14 @@ pub async fn update_user(
             let current = body.current_password.ok_or_else(|| {
                 ApiError::BadRequest("current_password: needed to change your own password".into())
             })?;
+            // Guessing through this form counts against the same limits as logins.
+            let ip = client_ip(&addr);
+            if let Some(blocked) = s.auth.blocked(&me.username, ip) {
+                return Ok(blocked);
+            }
             if !check_password(current, me.password_hash.0.clone()).await {
+                s.auth
+                    .failed("current_password", Some(me), &me.username, ip);
                 return Err(ApiError::Forbidden(
                     "current_password: wrong password".into(),
                 ));
@@ -331,7 +341,7 @@ pub async fn update_user(
                 is_admin = u.is_admin,
                 "user changed"
             );
-            Ok(Json(u))
+            Ok(Json(u).into_response())
         }
         UserChange::NotFound => Err(ApiError::NotFound(format!("user {id} not found"))),
         UserChange::LastAdmin => Err(ApiError::Conflict(
