@@ -12,7 +12,8 @@
 //! cargo run --release -p vigil --example live_bench -- load --api http://127.0.0.1:8080 --channels 300 --pid $(pidof vigil) [--viewers] [--seconds 20]
 //! ```
 //! Channel IDs are `--channel-prefix` (default `3402000000131`, what `vigil sim` gives with
-//! one channel per device) plus serials 1..=N.
+//! one channel per device) plus serials 1..=N. With authentication on (the default), pass an
+//! API key in `VIGIL_API_KEY` (or run the server with `VIGIL_AUTH__ENABLED=false`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -69,7 +70,16 @@ fn channel(a: &Args, k: usize) -> String {
 #[tokio::main]
 async fn main() -> Result<()> {
     let a = args();
+    // With auth on (the default) the platform wants an API key: VIGIL_API_KEY=vgl_...
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Ok(key) = std::env::var("VIGIL_API_KEY") {
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {key}").parse()?,
+        );
+    }
     let http = reqwest::Client::builder()
+        .default_headers(headers)
         .timeout(Duration::from_secs(3600))
         .pool_max_idle_per_host(64)
         .build()?;

@@ -27,8 +27,8 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
-    /// true: /api/v1 and /live need a login or an API key. Off by default until the
-    /// dashboard's login page and the test helpers are in.
+    /// true (the default): /api/v1 and /live need a login or an API key. false opens
+    /// them to anyone who can reach the HTTP port (a closed lab network at most).
     pub enabled: bool,
     /// Name of the admin account created on first start (when there are no users).
     pub admin_user: String,
@@ -308,7 +308,7 @@ impl Default for WebhooksConfig {
 impl Default for AuthConfig {
     fn default() -> Self {
         AuthConfig {
-            enabled: false,
+            enabled: true,
             admin_user: "admin".into(),
             admin_password: Secret::default(),
             session_ttl: Duration::from_secs(12 * 3600),

@@ -70,6 +70,8 @@ def main():
         VIGIL_HTTP__LISTEN=http,
         VIGIL_DATABASE__URL=db_url,
         VIGIL_LOG__LEVEL="warn",
+        # This measures catalogs, not logins: the API it polls is left open.
+        VIGIL_AUTH__ENABLED="false",
     )
     server = subprocess.Popen([args.vigil, "serve"], env=env)
     if os.environ.get("BENCH_PERF"):
