@@ -7,32 +7,38 @@ use crate::header::{CSeq, Transport, Via};
 use crate::message::{Request, Response};
 use crate::method::Method;
 
+/// Every live transaction has one in the layer's index and keeps a copy to remove it, so the
+/// common variants are kept small (boxed strings, the rare RFC 2543 one behind a box).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(super) enum MatchKey {
     /// Our request: responses carry our branch back, CSeq says which method (CANCEL shares the
     /// INVITE's branch).
-    Client { branch: String, method: Method },
+    Client { branch: Box<str>, method: Method },
     /// A request from an RFC 3261 peer. `method` is INVITE for an ACK.
     Server {
-        branch: String,
-        sent_by: String,
+        branch: Box<str>,
+        sent_by: Box<str>,
         method: Method,
     },
-    /// A request without the magic cookie: Request-URI, From tag, Call-ID, CSeq and top Via.
-    /// The To tag is checked apart, because an ACK carries the tag of our response.
-    Rfc2543 {
-        uri: String,
-        from_tag: String,
-        call_id: String,
-        cseq: u32,
-        method: Method,
-        via: String,
-    },
+    /// A request without the magic cookie.
+    Rfc2543(Box<Rfc2543Key>),
+}
+
+/// Request-URI, From tag, Call-ID, CSeq and top Via of a request without the magic cookie.
+/// The To tag is checked apart, because an ACK carries the tag of our response.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) struct Rfc2543Key {
+    uri: String,
+    from_tag: String,
+    call_id: String,
+    cseq: u32,
+    method: Method,
+    via: String,
 }
 
 impl MatchKey {
     pub(super) fn is_rfc2543(&self) -> bool {
-        matches!(self, MatchKey::Rfc2543 { .. })
+        matches!(self, MatchKey::Rfc2543(_))
     }
 }
 
@@ -56,7 +62,7 @@ impl AckKey {
 
 pub(super) fn client_key(via: &Via, method: &Method) -> Option<MatchKey> {
     Some(MatchKey::Client {
-        branch: via.branch()?.to_owned(),
+        branch: via.branch()?.into(),
         method: method.clone(),
     })
 }
@@ -76,19 +82,19 @@ pub(super) fn server_key(
 ) -> Result<MatchKey, HeaderError> {
     if via.has_rfc3261_branch() {
         return Ok(MatchKey::Server {
-            branch: via.branch().unwrap_or("").to_owned(),
+            branch: via.branch().unwrap_or("").into(),
             sent_by: sent_by(via),
             method,
         });
     }
-    Ok(MatchKey::Rfc2543 {
+    Ok(MatchKey::Rfc2543(Box::new(Rfc2543Key {
         uri: req.uri.to_string(),
         from_tag: req.headers.from()?.tag().unwrap_or("").to_owned(),
         call_id: req.headers.call_id()?.to_owned(),
         cseq: cseq.seq,
         method,
         via: via.to_string(),
-    })
+    })))
 }
 
 /// The method a request is matched under: an ACK belongs to the INVITE transaction.
@@ -102,18 +108,20 @@ pub(super) fn match_method(m: &Method) -> Method {
 
 /// `host:port`, host in lower case, default port filled in, so `A.example` and `a.example:5060`
 /// are the same sent-by.
-fn sent_by(via: &Via) -> String {
+fn sent_by(via: &Via) -> Box<str> {
+    use std::fmt::Write;
     let default = if via.transport == Transport::Tls {
         5061
     } else {
         5060
     };
-    let mut s = via.host.to_string();
+    let mut s = String::with_capacity(32);
+    let _ = write!(s, "{}:{}", via.host, via.port.unwrap_or(default));
     s.make_ascii_lowercase();
-    format!("{s}:{}", via.port.unwrap_or(default))
+    s.into_boxed_str()
 }
 
 /// The To tag, `None` when absent or unreadable.
-pub(super) fn to_tag(headers: &crate::Headers) -> Option<String> {
-    headers.to().ok()?.tag().map(str::to_owned)
+pub(super) fn to_tag(headers: &crate::Headers) -> Option<Box<str>> {
+    headers.to().ok()?.tag().map(Box::from)
 }

@@ -39,7 +39,8 @@ macro_rules! ctx {
 pub struct TransactionLayer<R> {
     config: Config,
     next_id: u64,
-    txs: HashMap<u64, Transaction<R>>,
+    /// Boxed: the table's spare capacity then costs a pointer per slot, not a transaction.
+    txs: HashMap<u64, Box<Transaction<R>>>,
     /// How requests and responses find their transaction. A transaction has one entry.
     index: HashMap<MatchKey, u64>,
     /// Server INVITE transactions that sent a 2xx, found by the ACK for it.
@@ -138,11 +139,13 @@ impl<R: Clone> TransactionLayer<R> {
         };
         let data = Bytes::from(req.to_bytes());
         let id = self.alloc_id();
+        // Only an INVITE needs its request again (ACK for a non-2xx, CANCEL).
+        let req = (kind == Kind::InviteClient).then(|| Box::new(req));
         let mut tx = Transaction::new(kind, state, to, reliable, req);
         let mut ctx = ctx!(self, now, id);
         tx.start_client(&mut ctx, data);
         tx.match_key = Some(match_key.clone());
-        self.txs.insert(id, tx);
+        self.txs.insert(id, Box::new(tx));
         self.index.insert(match_key, id);
         Ok(TransactionKey(id))
     }
@@ -172,16 +175,19 @@ impl<R: Clone> TransactionLayer<R> {
         }
         let mut ctx = ctx!(self, now, id);
         let flow = tx.respond(&mut ctx, &resp)?;
+        // The final response is the request's last use: a 2xx's ACK is found by its dialog
+        // fields, taken now; a completed transaction keeps only its response bytes.
         if tx.kind == Kind::InviteServer
+            && resp.status.is_final()
+            && let Some(request) = tx.request.take()
             && tx.state == State::Accepted
-            && let Ok(ack_key) = tx
-                .request
+            && let Ok(ack_key) = request
                 .headers
                 .cseq()
-                .and_then(|c| AckKey::of(&tx.request, c.seq))
+                .and_then(|c| AckKey::of(&request, c.seq))
         {
-            tx.ack_key = Some(ack_key.clone());
-            self.acks.insert(ack_key, id);
+            self.acks.insert(ack_key.clone(), id);
+            tx.ack_key = Some(Box::new(ack_key));
         }
         if flow == Flow::Terminate {
             self.terminate(id);
@@ -277,7 +283,13 @@ impl<R: Clone> TransactionLayer<R> {
                 return;
             }
         };
-        let to_tag = key::to_tag(&request.headers);
+        // The To tag matters to RFC 2543 matching and to an ACK for a 2xx; reading it costs a
+        // full parse of To, so other requests skip it.
+        let to_tag = if match_key.is_rfc2543() || request.method == Method::Ack {
+            key::to_tag(&request.headers)
+        } else {
+            None
+        };
         if request.method == Method::Ack {
             self.handle_ack(now, request, from, &match_key, to_tag, cseq.seq);
             return;
@@ -296,7 +308,14 @@ impl<R: Clone> TransactionLayer<R> {
         let cancelled = if request.method == Method::Cancel {
             key::server_key(&request, &via, &cseq, Method::Invite)
                 .ok()
-                .and_then(|k| self.lookup(&k, to_tag.as_deref(), false))
+                .and_then(|k| {
+                    let tag = if k.is_rfc2543() {
+                        key::to_tag(&request.headers)
+                    } else {
+                        None
+                    };
+                    self.lookup(&k, tag.as_deref(), false)
+                })
                 .map(TransactionKey)
         } else {
             None
@@ -313,12 +332,15 @@ impl<R: Clone> TransactionLayer<R> {
         };
         let id = self.alloc_id();
         let key = TransactionKey(id);
-        let mut tx = Transaction::new(kind, state, from.clone(), reliable, request.clone());
+        // A server INVITE needs its request until its final response (100 Trying, the ACK
+        // key); a non-INVITE one never does.
+        let copy = (kind == Kind::InviteServer).then(|| Box::new(request.clone()));
+        let mut tx = Transaction::new(kind, state, from.clone(), reliable, copy);
         tx.request_to_tag = to_tag;
         let mut ctx = ctx!(self, now, id);
         tx.start_server(&mut ctx);
         tx.match_key = Some(match_key.clone());
-        self.txs.insert(id, tx);
+        self.txs.insert(id, Box::new(tx));
         self.index.insert(match_key, id);
         self.server_count += 1;
         self.events.push_back(if request.method == Method::Cancel {
@@ -372,7 +394,7 @@ impl<R: Clone> TransactionLayer<R> {
         request: Request,
         from: R,
         match_key: &MatchKey,
-        to_tag: Option<String>,
+        to_tag: Option<Box<str>>,
         cseq: u32,
     ) {
         let found = self
@@ -433,9 +455,9 @@ impl<R: Clone> TransactionLayer<R> {
             self.index.remove(&k);
         }
         if let Some(k) = tx.ack_key.take()
-            && self.acks.get(&k) == Some(&id)
+            && self.acks.get(&*k) == Some(&id)
         {
-            self.acks.remove(&k);
+            self.acks.remove(&*k);
         }
         if tx.kind.is_server() {
             self.server_count -= 1;

@@ -63,6 +63,9 @@ impl<R> Ctx<'_, R> {
     }
 }
 
+/// One transaction. It keeps only what its remaining duties need: a completed non-INVITE
+/// server transaction (the bulk of a busy registrar's table, kept 64*T1 for Timer J) holds its
+/// response bytes, route and match key, not the request.
 #[derive(Debug)]
 pub(super) struct Transaction<R> {
     pub kind: Kind,
@@ -70,15 +73,18 @@ pub(super) struct Transaction<R> {
     /// Where our messages go; the peer the request came from, for a server transaction.
     pub route: R,
     pub reliable: bool,
-    pub request: Request,
+    /// The parsed request, only while something still needs it: a client INVITE builds its ACK
+    /// for a non-2xx and its CANCEL from it; a server INVITE its 100 Trying and the key its
+    /// 2xx's ACK is found by, so it drops it at its final response. Non-INVITE: never kept.
+    pub request: Option<Box<Request>>,
     /// Client: the request as sent, retransmitted byte for byte.
     pub request_bytes: Bytes,
     /// Server: the last response sent. Client INVITE: the ACK for a non-2xx final response.
     pub last: Option<Bytes>,
-    /// Server: To tag of the request (RFC 2543 retransmission check).
-    pub request_to_tag: Option<String>,
-    /// Server: To tag of our last response (RFC 2543 ACK check).
-    pub response_to_tag: Option<String>,
+    /// Server matched by RFC 2543 fields: To tag of the request (retransmission check).
+    pub request_to_tag: Option<Box<str>>,
+    /// Server INVITE, or matched by RFC 2543 fields: To tag of our last response (ACK check).
+    pub response_to_tag: Option<Box<str>>,
     /// Current retransmission interval.
     pub interval: Duration,
     pub timers: Armed,
@@ -86,7 +92,7 @@ pub(super) struct Transaction<R> {
     pub acked: bool,
     /// The layer's index entries for this transaction, removed when it ends.
     pub match_key: Option<MatchKey>,
-    pub ack_key: Option<AckKey>,
+    pub ack_key: Option<Box<AckKey>>,
 }
 
 impl<R: Clone> Transaction<R> {
@@ -95,7 +101,7 @@ impl<R: Clone> Transaction<R> {
         state: State,
         route: R,
         reliable: bool,
-        request: Request,
+        request: Option<Box<Request>>,
     ) -> Self {
         Transaction {
             kind,
@@ -206,7 +212,8 @@ impl<R: Clone> Transaction<R> {
                 } else {
                     self.state = State::Completed;
                     // The request was validated when it was sent, so the ACK can be built.
-                    if let Ok(ack) = ack_for_non_2xx(&self.request, &resp) {
+                    if let Some(Ok(ack)) = self.request.as_ref().map(|r| ack_for_non_2xx(r, &resp))
+                    {
                         let ack = Bytes::from(ack.to_bytes());
                         self.last = Some(ack.clone());
                         self.send(ctx, ack);
@@ -297,9 +304,13 @@ impl<R: Clone> Transaction<R> {
         if final_sent {
             return Err(super::TxError::FinalResponseSent(key));
         }
-        let data = Bytes::from(resp.to_bytes());
+        let data = print(resp);
         self.last = Some(data.clone());
-        self.response_to_tag = super::key::to_tag(&resp.headers);
+        if self.kind == Kind::InviteServer
+            || self.match_key.as_ref().is_some_and(|k| k.is_rfc2543())
+        {
+            self.response_to_tag = super::key::to_tag(&resp.headers);
+        }
         self.send(ctx, data);
         let t = ctx.config.timers;
         if status.is_provisional() {
@@ -406,9 +417,11 @@ impl<R: Clone> Transaction<R> {
                 Self::timeout(ctx, TimeoutCause::TimerF)
             }
             (Kind::InviteServer, State::Proceeding, Slot::Trying) => {
-                if self.last.is_none() {
-                    let trying = Response::for_request(&self.request, 100, "");
-                    let data = Bytes::from(trying.to_bytes());
+                if self.last.is_none()
+                    && let Some(request) = &self.request
+                {
+                    let trying = Response::for_request(request, 100, "");
+                    let data = print(&trying);
                     self.last = Some(data.clone());
                     self.send(ctx, data);
                 }
@@ -441,4 +454,19 @@ impl<R: Clone> Transaction<R> {
         self.arm(ctx, Slot::Retransmit, self.interval);
         Flow::Keep
     }
+}
+
+/// `resp` printed into a buffer of about its size: a completed transaction keeps these bytes
+/// for 64*T1, so slack would cost memory per transaction.
+pub(super) fn print(resp: &Response) -> Bytes {
+    let headers: usize = resp
+        .headers
+        .iter()
+        .map(|h| h.name.as_str().len() + h.value.len() + 4)
+        .sum();
+    // Status line, Content-Length (written when absent), the blank line.
+    let size = 16 + resp.reason.len() + headers + 24 + 2 + resp.body.len();
+    let mut out = Vec::with_capacity(size);
+    resp.write_to(&mut out);
+    Bytes::from(out)
 }
