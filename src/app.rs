@@ -81,14 +81,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         tcp.as_ref().map(|(_, c)| c.clone()),
         stats,
     );
-    if let Some(sock) = udp_sock.clone() {
-        tasks.spawn(udp::run(
-            sock,
-            inbound_tx.clone(),
-            sender.clone(),
-            shutdown.clone(),
-        ));
-    }
+    // The endpoint's task reads the UDP socket itself (`sender` holds it).
     if let Some((l, conns)) = tcp {
         tasks.spawn(conns.run_listener(l, sender.clone()));
     }

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -21,6 +22,7 @@ use vigil_sip::{Message, Method, Request, Response};
 use super::registry::{KeepaliveVerdict, Registry};
 use crate::config::SipConfig;
 use crate::metrics::SipMetrics;
+use crate::transport::udp::UdpReceiver;
 use crate::transport::{Inbound, Peer, Proto, SipSender};
 
 const ALLOW: &str = "REGISTER, MESSAGE, OPTIONS, INVITE, ACK, BYE, CANCEL, INFO, NOTIFY, SUBSCRIBE";
@@ -51,19 +53,23 @@ pub struct Responder {
     tx: mpsc::Sender<Cmd>,
     /// Sent if the responder is dropped unanswered.
     fallback: Option<Response>,
+    /// A REGISTER's: a 403 counts as an authentication failure.
+    register: bool,
 }
 
 impl Responder {
     pub async fn respond(mut self, resp: Response) {
         self.fallback = None;
-        let _ = self
-            .tx
-            .send(Cmd::Respond {
-                key: self.key,
-                peer: self.peer,
-                resp,
-            })
-            .await;
+        let _ = self.tx.send(self.cmd(resp)).await;
+    }
+
+    fn cmd(&self, resp: Response) -> Cmd {
+        Cmd::Respond {
+            key: self.key,
+            peer: self.peer,
+            resp,
+            register: self.register,
+        }
     }
 }
 
@@ -71,11 +77,7 @@ impl Drop for Responder {
     fn drop(&mut self) {
         if let Some(resp) = self.fallback.take() {
             // Best effort; the layer gives up on the transaction anyway after 64*T1.
-            let _ = self.tx.try_send(Cmd::Respond {
-                key: self.key,
-                peer: self.peer,
-                resp,
-            });
+            let _ = self.tx.try_send(self.cmd(resp));
         }
     }
 }
@@ -98,6 +100,7 @@ enum Cmd {
         key: TransactionKey,
         peer: Peer,
         resp: Response,
+        register: bool,
     },
     Request {
         req: Request,
@@ -254,9 +257,17 @@ struct Pending {
     retransmits: Option<mpsc::Sender<Response>>,
 }
 
+/// Datagrams read per wake-up before commands, timers and the drain get a turn.
+const UDP_BATCH: usize = 64;
+/// Commands taken per wake-up, likewise.
+const CMD_BATCH: usize = 64;
+
 struct Task {
     layer: TransactionLayer<Peer>,
     sender: SipSender,
+    /// The SIP UDP socket, read by this task itself: a datagram goes from the socket through
+    /// the parser into the layer without a hop through another task.
+    udp: Option<UdpReceiver>,
     registry: Registry,
     routes: Routes,
     manscdp: Arc<RwLock<Option<mpsc::Sender<ManscdpInbound>>>>,
@@ -265,7 +276,8 @@ struct Task {
     metrics: Arc<SipMetrics>,
 }
 
-/// Starts the endpoint task.
+/// Starts the endpoint task. It reads the UDP socket of `sender` itself; `inbound` brings
+/// the messages of TCP connections.
 pub fn spawn(
     config: Arc<SipConfig>,
     inbound: mpsc::Receiver<Inbound>,
@@ -279,9 +291,19 @@ pub fn spawn(
     let mut tx_config = vigil_sip::transaction::Config::new(Timers::default());
     tx_config.max_server_transactions = 200_000;
     let metrics = Arc::new(SipMetrics::default());
+    let udp = sender
+        .udp_socket()
+        .and_then(|s| match UdpReceiver::new(s, sender.clone()) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::error!(error = %e, "SIP UDP socket unusable; UDP is off");
+                None
+            }
+        });
     let task = Task {
         layer: TransactionLayer::with_config(tx_config),
         sender: sender.clone(),
+        udp,
         registry,
         routes: routes.clone(),
         manscdp: manscdp.clone(),
@@ -311,29 +333,57 @@ impl Task {
             let deadline = self.layer.poll_timeout();
             tokio::select! {
                 _ = stop.cancelled() => return,
-                Some(inb) = inbound.recv() => {
-                    let reliable = inb.peer.proto == Proto::Tcp;
-                    self.metrics.received(&inb.msg);
-                    self.layer.handle_message(Instant::now().into_std(), inb.msg, inb.peer, reliable);
+                _ = udp_readable(self.udp.as_ref()) => self.read_udp(),
+                Some(inb) = inbound.recv() => self.on_inbound(Instant::now().into_std(), inb),
+                Some(cmd) = cmds.recv() => {
+                    self.on_cmd(cmd);
+                    for _ in 1..CMD_BATCH {
+                        match cmds.try_recv() {
+                            Ok(cmd) => self.on_cmd(cmd),
+                            Err(_) => break,
+                        }
+                    }
                 }
-                Some(cmd) = cmds.recv() => self.on_cmd(cmd),
                 _ = sleep_until_opt(deadline) => self.layer.handle_timeout(Instant::now().into_std()),
             }
             self.drain().await;
         }
     }
 
+    /// Takes the datagrams waiting on the UDP socket, up to a batch.
+    fn read_udp(&mut self) {
+        let now = Instant::now().into_std();
+        for _ in 0..UDP_BATCH {
+            let Some(udp) = self.udp.as_mut() else {
+                return;
+            };
+            match udp.try_recv() {
+                Poll::Ready(Some(inb)) => self.on_inbound(now, inb),
+                Poll::Ready(None) => {}
+                Poll::Pending => return,
+            }
+        }
+    }
+
+    fn on_inbound(&mut self, now: std::time::Instant, inb: Inbound) {
+        let reliable = inb.peer.proto == Proto::Tcp;
+        self.metrics.received(&inb.msg);
+        self.layer.handle_message(now, inb.msg, inb.peer, reliable);
+    }
+
     fn on_cmd(&mut self, cmd: Cmd) {
         let now = Instant::now().into_std();
         match cmd {
-            Cmd::Respond { key, peer, resp } => {
-                let to = response_peer(&resp, peer);
-                if to != peer {
-                    let _ = self.layer.set_route(key, to);
+            Cmd::Respond {
+                key,
+                peer,
+                resp,
+                register,
+            } => {
+                if register && resp.status.code() == 403 {
+                    self.metrics.auth_failures.inc();
                 }
-                if let Err(e) = self.layer.send_response(now, key, resp) {
-                    tracing::debug!(error = %e, "response for a finished transaction dropped");
-                }
+                self.respond(key, peer, resp);
             }
             Cmd::Request {
                 req,
@@ -358,6 +408,20 @@ impl Task {
                 }
             }
             Cmd::Stateless { peer, msg } => self.layer.send_stateless(peer, msg),
+        }
+    }
+
+    /// Answers server transaction `key` (from this task: no channel hop).
+    fn respond(&mut self, key: TransactionKey, peer: Peer, resp: Response) {
+        let to = response_peer(&resp, peer);
+        if to != peer {
+            let _ = self.layer.set_route(key, to);
+        }
+        if let Err(e) = self
+            .layer
+            .send_response(Instant::now().into_std(), key, resp)
+        {
+            tracing::debug!(error = %e, "response for a finished transaction dropped");
         }
     }
 
@@ -396,12 +460,7 @@ impl Task {
                 invite,
             } => {
                 let status = if invite.is_some() { 200 } else { 481 };
-                let resp = Response::for_request(&request, status, "");
-                let _ = self.cmd_tx.try_send(Cmd::Respond {
-                    key,
-                    peer: from,
-                    resp,
-                });
+                self.respond(key, from, Response::for_request(&request, status, ""));
             }
             TxEvent::Ack { .. } => {}
             // An INVITE's entry stays for its 2xx retransmissions until its transaction
@@ -468,41 +527,42 @@ impl Task {
         }
     }
 
+    fn responder(&self, key: TransactionKey, peer: Peer, fallback: Option<Response>) -> Responder {
+        Responder {
+            key,
+            peer,
+            tx: self.cmd_tx.clone(),
+            fallback,
+            register: false,
+        }
+    }
+
     fn dispatch(&mut self, key: TransactionKey, req: Request, peer: Peer) {
-        let cmd_tx = self.cmd_tx.clone();
-        let reply = move |resp: Response| {
-            let tx = cmd_tx.clone();
-            async move {
-                let _ = tx.send(Cmd::Respond { key, peer, resp }).await;
-            }
-        };
         match req.method {
             Method::Register => {
-                let registry = self.registry.clone();
-                let metrics = self.metrics.clone();
-                tokio::spawn(async move {
-                    let resp = registry
-                        .register(req.clone(), peer)
-                        .await
-                        .unwrap_or_else(|| Response::for_request(&req, 503, "Shutting down"));
-                    if resp.status.code() == 403 {
-                        metrics.auth_failures.inc();
-                    }
-                    reply(resp).await;
-                });
+                // The registry answers through the responder, straight into our command
+                // queue; it never makes this task wait.
+                let mut responder = self.responder(key, peer, None);
+                responder.register = true;
+                if let Err(req) = self.registry.register(req, peer, responder) {
+                    let mut resp = Response::for_request(&req, 503, "Busy");
+                    resp.headers.push("Retry-After", "5");
+                    self.respond(key, peer, resp);
+                }
             }
             Method::Message => {
                 let registry = self.registry.clone();
                 let manscdp = self.manscdp.read().expect("routes poisoned").clone();
+                let responder = self.responder(key, peer, None);
                 tokio::spawn(async move {
                     let resp = on_message(&registry, manscdp, &req, peer).await;
-                    reply(resp).await;
+                    responder.respond(resp).await;
                 });
             }
             Method::Options => {
                 let mut resp = Response::for_request(&req, 200, "OK");
                 resp.headers.push("Allow", ALLOW);
-                tokio::spawn(reply(resp));
+                self.respond(key, peer, resp);
             }
             ref m => {
                 let route = self.routes.read().expect("routes poisoned").get(m).cloned();
@@ -510,22 +570,22 @@ impl Task {
                     Some(tx) => {
                         let fallback = Some(Response::for_request(&req, 500, "Unhandled"));
                         let inb = InboundRequest {
+                            responder: self.responder(key, peer, fallback),
                             request: req,
                             peer,
-                            responder: Responder {
-                                key,
-                                peer,
-                                tx: self.cmd_tx.clone(),
-                                fallback,
-                            },
                         };
                         if let Err(
                             mpsc::error::TrySendError::Full(inb)
                             | mpsc::error::TrySendError::Closed(inb),
                         ) = tx.try_send(inb)
                         {
-                            let resp = Response::for_request(&inb.request, 503, "Busy");
-                            tokio::spawn(inb.responder.respond(resp));
+                            let mut responder = inb.responder;
+                            responder.fallback = None;
+                            self.respond(
+                                key,
+                                peer,
+                                Response::for_request(&inb.request, 503, "Busy"),
+                            );
                         }
                     }
                     None => {
@@ -540,11 +600,23 @@ impl Task {
                         tracing::debug!(method = %m.as_str(), remote = %peer.remote, status, "request not handled");
                         let mut resp = Response::for_request(&req, status, reason);
                         resp.headers.push("Allow", ALLOW);
-                        tokio::spawn(reply(resp));
+                        self.respond(key, peer, resp);
                     }
                 }
             }
         }
+    }
+}
+
+async fn udp_readable(udp: Option<&UdpReceiver>) {
+    match udp {
+        Some(u) => {
+            if let Err(e) = u.readable().await {
+                tracing::error!(error = %e, "SIP UDP socket failed");
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
     }
 }
 

@@ -3,14 +3,21 @@
 //! One task handles REGISTER (digest challenge, verification, expiry clamping, failure
 //! blocking), keepalives and the deadlines that take devices offline (registration expiry,
 //! missed keepalives). Every change is written to the store (registrations durably, before
-//! the 200 OK goes out) and published on the event bus. Others ask it through [`Registry`].
+//! the 200 OK goes out) and published on the event bus. Others ask it through [`Registry`];
+//! the endpoint hands it REGISTERs without waiting, and it answers them through their
+//! [`Responder`].
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -18,6 +25,7 @@ use vigil_gb::DeviceId;
 use vigil_sip::digest::{Credential, DigestServer, Verdict};
 use vigil_sip::{Request, Response};
 
+use super::endpoint::Responder;
 use super::events::{EventBus, EventKind, OfflineReason};
 use super::{gb_date, unix_ms};
 use crate::config::SipConfig;
@@ -46,7 +54,7 @@ enum Cmd {
     Register {
         req: Box<Request>,
         peer: Peer,
-        reply: oneshot::Sender<Response>,
+        responder: Responder,
     },
     Seen {
         device_id: DeviceId,
@@ -107,18 +115,28 @@ impl Registry {
         Ok(Registry { tx })
     }
 
-    /// Handles a REGISTER; resolves to the response to send.
-    pub async fn register(&self, req: Request, peer: Peer) -> Option<Response> {
-        let (reply, wait) = oneshot::channel();
-        self.tx
-            .send(Cmd::Register {
-                req: Box::new(req),
-                peer,
-                reply,
-            })
-            .await
-            .ok()?;
-        wait.await.ok()
+    /// Hands a REGISTER to the registry, which answers it through `responder` (a successful
+    /// registration once it is durably stored). Never waits: when the registry's queue is
+    /// full, or the registry stopped, the request comes back to be answered 503.
+    pub fn register(
+        &self,
+        req: Request,
+        peer: Peer,
+        responder: Responder,
+    ) -> Result<(), Box<Request>> {
+        let cmd = Cmd::Register {
+            req: Box::new(req),
+            peer,
+            responder,
+        };
+        match self.tx.try_send(cmd) {
+            Ok(()) => Ok(()),
+            Err(
+                mpsc::error::TrySendError::Full(Cmd::Register { req, .. })
+                | mpsc::error::TrySendError::Closed(Cmd::Register { req, .. }),
+            ) => Err(req),
+            Err(_) => unreachable!("the command sent was a Register"),
+        }
     }
 
     /// A keepalive (or, with `keepalive == false`, any other MESSAGE) from `device_id`.
@@ -210,6 +228,15 @@ enum FailKey {
     Addr(IpAddr),
 }
 
+/// A registration on its way to the store, with its answer.
+type Commit = Pin<Box<dyn Future<Output = Committed> + Send>>;
+
+struct Committed {
+    result: Result<(), crate::store::StoreError>,
+    resp: Response,
+    responder: Responder,
+}
+
 struct State {
     config: Arc<SipConfig>,
     digest: DigestServer,
@@ -220,6 +247,8 @@ struct State {
     deadlines: BinaryHeap<Reverse<(Instant, u64, DeviceId)>>,
     failures: HashMap<FailKey, Failures>,
     last_prune: Instant,
+    /// Registrations being written; each is answered when its write is durable.
+    committing: FuturesUnordered<Commit>,
 }
 
 /// Upper bound on tracked failure counters (a spray of random IDs cannot grow memory).
@@ -239,6 +268,7 @@ impl State {
             deadlines: BinaryHeap::new(),
             failures: HashMap::new(),
             last_prune: Instant::now(),
+            committing: FuturesUnordered::new(),
         }
     }
 
@@ -326,36 +356,63 @@ impl State {
                     Some(cmd) => self.handle(cmd).await,
                     None => return,
                 },
+                Some(done) = self.committing.next(), if !self.committing.is_empty() => {
+                    self.committed(done).await;
+                }
                 _ = sleep_until_opt(next) => self.expire(Instant::now()).await,
+            }
+        }
+    }
+
+    /// A registration's write finished: the 200 OK goes out now, or a 500 if it could not
+    /// be stored (the device will retry; it must not believe it is registered).
+    async fn committed(&mut self, done: Committed) {
+        let Committed {
+            result,
+            resp,
+            responder,
+        } = done;
+        match result {
+            Ok(()) => responder.respond(resp).await,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot store registration; answering 500");
+                let mut err = resp;
+                err.status = 500.into();
+                err.reason = "Database unavailable".into();
+                err.headers.remove("Expires");
+                responder.respond(err).await;
             }
         }
     }
 
     async fn handle(&mut self, cmd: Cmd) {
         match cmd {
-            Cmd::Register { req, peer, reply } => {
+            Cmd::Register {
+                req,
+                peer,
+                responder,
+            } => {
                 let (resp, row) = self.register(*req, peer).await;
                 let Some(row) = row else {
-                    let _ = reply.send(resp);
+                    responder.respond(resp).await;
                     return;
                 };
                 let writer = self.writer.clone();
-                tokio::spawn(async move {
-                    match writer.write_durable(StateWrite::Registered(row)).await {
-                        Ok(()) => {
-                            let _ = reply.send(resp);
-                        }
-                        Err(e) => {
-                            // The device will retry; it must not believe it is registered.
-                            tracing::error!(error = %e, "cannot store registration; answering 500");
-                            let mut err = resp;
-                            err.status = 500.into();
-                            err.reason = "Database unavailable".into();
-                            err.headers.remove("Expires");
-                            let _ = reply.send(err);
-                        }
+                let mut commit: Commit = Box::pin(async move {
+                    let result = writer.write_durable(StateWrite::Registered(row)).await;
+                    Committed {
+                        result,
+                        resp,
+                        responder,
                     }
                 });
+                // Polled once now, so the write is queued in the order commands are handled
+                // (a later write for the same device must not overtake it); the rest of the
+                // wait runs in `run`'s loop, not in a task of its own.
+                match poll_once(&mut commit).await {
+                    Poll::Ready(done) => self.committed(done).await,
+                    Poll::Pending => self.committing.push(commit),
+                }
             }
             Cmd::Seen {
                 device_id,
@@ -764,6 +821,11 @@ impl State {
 
 fn tag() -> String {
     vigil_sip::ids::new_tag(rand::random())
+}
+
+/// Polls `fut` once in the current task.
+async fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
+    std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *fut).poll(cx))).await
 }
 
 async fn sleep_until_opt(t: Option<Instant>) {

@@ -1,6 +1,7 @@
 //! SIP over UDP and TCP: the sockets live here. Listeners parse what arrives (vigil-sip),
 //! answer what cannot be parsed with 400 where a response can be built, and hand every
-//! message to the endpoint as an [`Inbound`]. [`SipSender`] sends bytes back out on the
+//! message to the endpoint as an [`Inbound`] (UDP: read by the endpoint's own task through
+//! [`udp::UdpReceiver`]; TCP: over a channel from the connection tasks). [`SipSender`] sends bytes back out on the
 //! right socket or connection.
 
 pub mod tcp;
@@ -129,6 +130,11 @@ impl SipSender {
             Err(_) => self.stats.send_errors.fetch_add(1, Ordering::Relaxed),
         };
         r
+    }
+
+    /// The UDP socket, when UDP is on (the endpoint's task reads it, see [`udp::UdpReceiver`]).
+    pub fn udp_socket(&self) -> Option<Arc<UdpSocket>> {
+        self.udp.clone()
     }
 
     /// Local address of the UDP socket, when UDP is on.

@@ -1,14 +1,15 @@
 //! The SIP UDP listener: one datagram, one message. Bad datagrams are answered with 400
 //! when the request headers needed for a response are readable, else dropped and logged.
+//! The endpoint's task reads the socket itself through [`UdpReceiver`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::Poll;
 
 use bytes::Bytes;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 use vigil_sip::{Message, Response};
 
 use super::{Inbound, Peer, Proto, SipSender};
@@ -29,43 +30,62 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(s.into())
 }
 
-/// Receives until `stop`; hands messages to `inbound`.
-pub async fn run(
+/// Datagrams read off the SIP UDP socket by the task that handles them (the endpoint's), so
+/// a request reaches the transaction layer without a channel hop or a wake-up of another
+/// task. Keep-alives are skipped here, and malformed datagrams answered with 400 (when
+/// possible) or dropped, so only parsed messages come out.
+#[derive(Debug)]
+pub struct UdpReceiver {
     sock: Arc<UdpSocket>,
-    inbound: mpsc::Sender<Inbound>,
+    local: SocketAddr,
+    buf: Vec<u8>,
     sender: SipSender,
-    stop: CancellationToken,
-) {
-    let local = match sock.local_addr() {
-        Ok(a) => a,
-        Err(e) => {
-            tracing::error!(error = %e, "UDP socket has no local address");
-            return;
-        }
-    };
-    let mut buf = vec![0u8; 65_535];
-    loop {
-        let (n, remote) = tokio::select! {
-            _ = stop.cancelled() => return,
-            r = sock.recv_from(&mut buf) => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    // ICMP port unreachable from an earlier send shows up here on some
-                    // systems; it is not fatal for the listener.
-                    tracing::debug!(error = %e, "UDP receive error");
-                    continue;
-                }
-            },
+}
+
+impl UdpReceiver {
+    pub fn new(sock: Arc<UdpSocket>, sender: SipSender) -> std::io::Result<UdpReceiver> {
+        let local = sock.local_addr()?;
+        Ok(UdpReceiver {
+            sock,
+            local,
+            buf: vec![0u8; 65_535],
+            sender,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Waits until a datagram may be waiting. Cancel-safe (for `select!`).
+    pub async fn readable(&self) -> std::io::Result<()> {
+        self.sock.readable().await
+    }
+
+    /// Reads and parses one datagram if one is waiting; never waits. `Ready(Some)`: a message;
+    /// `Ready(None)`: a datagram consumed here (keep-alive, malformed) or a transient error;
+    /// `Pending`: nothing waiting, await [`Self::readable`] again.
+    pub fn try_recv(&mut self) -> Poll<Option<Inbound>> {
+        let (n, remote) = match self.sock.try_recv_from(&mut self.buf) {
+            Ok(x) => x,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Poll::Pending,
+            Err(e) => {
+                // ICMP port unreachable from an earlier send shows up here on some systems;
+                // it is not fatal for the listener.
+                tracing::debug!(error = %e, "UDP receive error");
+                return Poll::Ready(None);
+            }
         };
-        let data = &buf[..n];
-        sender.stats.received.fetch_add(1, Ordering::Relaxed);
+        let data = &self.buf[..n];
+        let stats = &self.sender.stats;
+        stats.received.fetch_add(1, Ordering::Relaxed);
         if data.iter().all(|b| b.is_ascii_whitespace()) {
-            continue; // CRLF keep-alive
+            return Poll::Ready(None); // CRLF keep-alive
         }
         let peer = Peer {
             proto: Proto::Udp,
             remote,
-            local,
+            local: self.local,
             conn: None,
         };
         match vigil_sip::parse_bytes(Bytes::copy_from_slice(data)) {
@@ -73,29 +93,25 @@ pub async fn run(
                 if let Err(e) = vigil_sip::routing::stamp_received(&mut req, remote) {
                     tracing::debug!(%remote, error = %e, "cannot stamp received on Via");
                 }
-                if let Some((to, busy)) = deliver(
-                    &inbound,
-                    &sender.stats,
-                    Inbound {
-                        msg: Message::Request(req),
-                        peer,
-                    },
-                ) {
-                    let _ = sender.send(&to, busy, false).await;
-                }
+                Poll::Ready(Some(Inbound {
+                    msg: Message::Request(req),
+                    peer,
+                }))
             }
-            Ok(msg) => {
-                deliver(&inbound, &sender.stats, Inbound { msg, peer });
-            }
+            Ok(msg) => Poll::Ready(Some(Inbound { msg, peer })),
             Err(err) => {
-                sender.stats.malformed.fetch_add(1, Ordering::Relaxed);
+                stats.malformed.fetch_add(1, Ordering::Relaxed);
                 let resp = err.bad_request();
                 super::log_malformed(&peer, &err, resp.is_some());
                 if let Some(resp) = resp {
-                    let _ = sender
-                        .send(&peer, Bytes::from(resp.to_bytes()), false)
-                        .await;
+                    // Never wait on the receive path: a 400 that finds the socket buffer
+                    // full is dropped (the sender will retransmit or give up).
+                    match self.sock.try_send_to(&resp.to_bytes(), remote) {
+                        Ok(_) => stats.sent.fetch_add(1, Ordering::Relaxed),
+                        Err(_) => stats.send_errors.fetch_add(1, Ordering::Relaxed),
+                    };
                 }
+                Poll::Ready(None)
             }
         }
     }
