@@ -256,7 +256,12 @@ fn parse_pes_header(b: &[u8]) -> HeaderResult {
 /// A frame being assembled.
 #[derive(Debug)]
 struct Assembly {
+    /// Frames are split off the front; once the consumer has dropped them all, the same
+    /// allocation is reused (`BytesMut` reclaims it), so a steady stream allocates nothing.
     data: BytesMut,
+    /// Size of the last frame: room reclaimed at the start of a frame so that its later PES
+    /// packets do not have to move the bytes already there.
+    last_size: usize,
     active: bool,
     stream_id: u8,
     pts_raw: Option<u64>,
@@ -268,6 +273,7 @@ impl Assembly {
     fn new() -> Self {
         Self {
             data: BytesMut::new(),
+            last_size: 0,
             active: false,
             stream_id: 0,
             pts_raw: None,
@@ -279,6 +285,17 @@ impl Assembly {
     fn discard(&mut self) {
         self.data.clear();
         self.active = false;
+    }
+
+    /// Starts a frame whose first PES carries `payload` bytes.
+    fn begin(&mut self, payload: usize) {
+        self.data.clear();
+        let want = payload.max(self.last_size);
+        if self.data.capacity() < want {
+            // Back to the start of the buffer if nothing else uses it; never allocates (if
+            // it fails, `reserve` allocates as before).
+            let _ = self.data.try_reclaim(want);
+        }
     }
 }
 
@@ -503,6 +520,7 @@ impl PsDemuxer {
         if a.data.is_empty() {
             return;
         }
+        a.last_size = a.data.len();
         let (pts, dts, pts_from_rtp) = clock.stamp(a);
         let frame = PsFrame {
             kind,
@@ -702,7 +720,7 @@ impl PsDemuxer {
             a.pts_raw = pts.map(|p| p & PTS_MASK);
             a.dts_raw = dts.map(|d| d & PTS_MASK);
             a.rtp_timestamp = rtp_timestamp;
-            a.data.clear();
+            a.begin(payload);
         }
         if a.data.len() + payload > max {
             a.discard();

@@ -32,7 +32,12 @@ pub enum H264DepacketizerError {
 /// Push RTP payloads in sequence order, pull access units.
 #[derive(Debug)]
 pub struct H264Depacketizer {
+    /// Access units are split off the front; once the consumer has dropped them all, the
+    /// same allocation is reused (`BytesMut` reclaims it).
     au: BytesMut,
+    /// Size of the last access unit: room reclaimed before the next one starts so that it
+    /// grows without moving.
+    last_size: usize,
     key: bool,
     timestamp: Option<u32>,
     in_fu: bool,
@@ -53,6 +58,7 @@ impl H264Depacketizer {
     pub fn new() -> Self {
         Self {
             au: BytesMut::new(),
+            last_size: 0,
             key: false,
             timestamp: None,
             in_fu: false,
@@ -74,6 +80,10 @@ impl H264Depacketizer {
             self.finish();
         }
         self.timestamp = Some(timestamp);
+        if self.au.is_empty() && self.au.capacity() < self.last_size.max(payload.len() + 4) {
+            // Back to the start of the buffer if nothing else uses it; never allocates.
+            let _ = self.au.try_reclaim(self.last_size.max(payload.len() + 4));
+        }
         if let Err(reason) = self.depacketize(payload) {
             self.broken = true;
             self.in_fu = false;
@@ -117,6 +127,7 @@ impl H264Depacketizer {
             return;
         }
         let rtp_timestamp = self.timestamp.unwrap_or(0);
+        self.last_size = self.au.len();
         let frame = H264Frame {
             rtp_timestamp,
             pts: self.unwrap.unwrap(u64::from(rtp_timestamp)),

@@ -45,6 +45,9 @@ pub struct RtpStats {
 #[derive(Debug)]
 pub struct ReorderBuffer {
     slots: Vec<Option<(RtpPacket, Instant)>>,
+    /// `slots.len() - 1`; the length is a power of two, so a slot is a mask (no division per
+    /// packet) and slots stay consecutive across the 16-bit sequence wrap.
+    mask: usize,
     /// Sequence number expected next; `None` before the first packet.
     next: Option<u16>,
     /// Highest sequence accepted, for reorder counting.
@@ -58,12 +61,14 @@ pub struct ReorderBuffer {
 }
 
 impl ReorderBuffer {
-    /// `capacity` packets (at least 2; 64 is a good default) and the longest wait for a
-    /// missing packet (for example 50 ms; zero means never wait once something is queued).
+    /// `capacity` packets (2 to 1,024, rounded up to a power of two; 64 is a good default)
+    /// and the longest wait for a missing packet (for example 50 ms; zero means never wait
+    /// once something is queued).
     pub fn new(capacity: usize, max_delay: Duration) -> Self {
-        let capacity = capacity.clamp(2, 1024);
+        let capacity = capacity.clamp(2, 1024).next_power_of_two();
         Self {
             slots: vec![None; capacity],
+            mask: capacity - 1,
             next: None,
             highest: 0,
             buffered: 0,
@@ -79,7 +84,7 @@ impl ReorderBuffer {
     }
 
     fn slot(&self, seq: u16) -> usize {
-        usize::from(seq) % self.slots.len()
+        usize::from(seq) & self.mask
     }
 
     /// Adds a packet that arrived at `now`.
@@ -260,6 +265,22 @@ mod tests {
                 ReorderOutput::Gap { lost } => format!("gap{lost}"),
             })
             .collect()
+    }
+
+    #[test]
+    fn odd_capacity_keeps_reordered_packets_apart_across_the_wrap() {
+        // With 100 slots indexed by `seq % 100`, 65530 and 30 shared a slot although both
+        // were inside the window.
+        let t = Instant::now();
+        let mut b = ReorderBuffer::new(100, Duration::from_millis(50));
+        let seqs: Vec<u16> = (65530..=65535).chain(0..=30).collect();
+        b.push(t, pkt(seqs[0]));
+        for &seq in seqs[1..].iter().rev() {
+            b.push(t, pkt(seq));
+        }
+        let expected: Vec<String> = seqs.iter().map(u16::to_string).collect();
+        assert_eq!(drain(&mut b, t), expected);
+        assert_eq!(b.stats().lost, 0);
     }
 
     #[test]
