@@ -305,6 +305,38 @@ async fn dashboard_login_wrong_password_logout_and_a_session_ended_elsewhere() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_tells_too_many_failed_logins_and_lets_in_after_the_block() {
+    common::init_logging();
+    if !browser_ready("the login rate-limit browser test") {
+        return;
+    }
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut config = common::config(&db);
+    config.auth.login_fail_limit = 3;
+    config.auth.login_block = Duration::from_secs(3);
+    let mut env = vec![
+        (
+            "VIGIL_LOGIN_LIMIT",
+            config.auth.login_fail_limit.to_string(),
+        ),
+        (
+            "VIGIL_LOGIN_BLOCK_S",
+            config.auth.login_block.as_secs().to_string(),
+        ),
+    ];
+    let (mut platform, sim, platform_env) = dashboard_platform(config, 1).await;
+    env.extend(platform_env);
+    let mut control = DashboardControl {
+        sim: &sim,
+        platform: &platform,
+        hevc: None,
+    };
+    run_script("login_limit.mjs", &env, &mut control).await;
+    sim.stop().await;
+    platform.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_without_auth_has_no_login_and_no_logout() {
     common::init_logging();
     if !browser_ready("the browser test without auth") {
