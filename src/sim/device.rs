@@ -36,6 +36,10 @@ pub use catalog::{CatalogActivity, CatalogChange, CatalogCmd, CatalogStats};
 mod call;
 pub use call::{InviteAnswer, MediaRequest};
 
+#[path = "device_ptz.rs"]
+mod ptz;
+pub use ptz::{PtzAnswer, PtzMotion, PtzPosition, PtzView};
+
 /// RFC 3261 T1: first retransmission interval and RTT estimate.
 pub const T1: Duration = Duration::from_millis(500);
 /// RFC 3261 T2: retransmission interval cap for non-INVITE requests.
@@ -235,6 +239,11 @@ pub enum Event {
     ByeSent {
         channel: DeviceId,
     },
+    /// A PTZ command for `channel` was obeyed, refused or ignored; its state now.
+    Ptz {
+        channel: DeviceId,
+        view: Box<PtzView>,
+    },
 }
 
 /// What the driver must do.
@@ -341,6 +350,7 @@ pub struct Device {
     catalog: catalog::CatalogSide,
     calls: Vec<call::Call>,
     next_call: u64,
+    ptz: ptz::PtzSide,
 }
 
 impl Device {
@@ -380,6 +390,7 @@ impl Device {
             catalog: catalog::CatalogSide::default(),
             calls: Vec::new(),
             next_call: 0,
+            ptz: ptz::PtzSide::default(),
         }
     }
 
@@ -945,8 +956,17 @@ impl Device {
         }
         let msg = match vigil_gb::parse_body(&req.body) {
             Ok((msg, _)) => msg,
+            Err(vigil_gb::XmlError::Invalid { path, .. }) if path.ends_with("/PTZCmd") => {
+                return self.respond(now, req, 400, "Bad PTZCmd", to, branch);
+            }
             Err(_) => return self.respond(now, req, 400, "Bad MANSCDP body", to, branch),
         };
+        if let Manscdp::DeviceControl(c) = &msg
+            && let Some(cmd) = c.ptz_cmd
+            && self.owns(&c.device_id)
+        {
+            return self.on_ptz(now, req, to, branch, c.device_id, cmd);
+        }
         self.respond(now, req, 200, "", to, branch);
         self.event(Event::MessageReceived {
             root: msg.root(),

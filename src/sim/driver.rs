@@ -348,7 +348,10 @@ impl Driver {
     async fn on_cmd(&mut self, i: usize, cmd: DeviceCmd) {
         let now = now();
         // Test hooks set up a device before it powers on.
-        if !matches!(cmd, DeviceCmd::Catalog(_) | DeviceCmd::Send(_)) {
+        if !matches!(
+            cmd,
+            DeviceCmd::Catalog(_) | DeviceCmd::Send(_) | DeviceCmd::PtzAnswer(_)
+        ) {
             self.slots[i].started = true;
         }
         let d = &mut self.devices[i];
@@ -365,6 +368,7 @@ impl Driver {
             DeviceCmd::Catalog(c) => d.catalog_cmd(now, c),
             DeviceCmd::Hangup(channel) => d.hangup(now, channel),
             DeviceCmd::Send(body) => d.send_manscdp(now, body),
+            DeviceCmd::PtzAnswer(a) => d.set_ptz_answer(a),
         }
         self.flush(i).await;
     }

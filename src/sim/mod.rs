@@ -46,6 +46,7 @@ use vigil_gb::{Charset, DeviceId};
 
 pub use device::{CatalogActivity, CatalogChange, CatalogStats};
 pub use device::{DeviceState, Event, InviteAnswer, SimTransport};
+pub use device::{PtzAnswer, PtzMotion, PtzPosition, PtzView};
 pub use media::SimMedia;
 pub use plan::{IdPlan, PlanError};
 pub use status::{ChannelView, DeviceView, SimStatus};
@@ -205,6 +206,8 @@ pub(crate) enum DeviceCmd {
     Catalog(device::CatalogCmd),
     /// Send this MANSCDP body as a MESSAGE (an alarm, a media status, a malformed body).
     Send(Vec<u8>),
+    /// Answer PTZ controls this way from now on.
+    PtzAnswer(PtzAnswer),
 }
 
 /// Control and observation of a running simulation. Dropping it stops the simulation.
@@ -375,6 +378,19 @@ impl SimHandle {
     pub async fn hangup(&self, i: usize, j: usize) {
         let channel = self.plan.channel(i, j);
         self.send(i, DeviceCmd::Hangup(Some(channel))).await
+    }
+
+    /// Device `i` answers PTZ controls this way from now on (it obeys by default): refuse
+    /// with a status, or leave them unanswered while everything else goes on.
+    pub async fn ptz_answer(&self, i: usize, answer: PtzAnswer) {
+        self.send(i, DeviceCmd::PtzAnswer(answer)).await
+    }
+
+    /// The PTZ state of `channel` (or of a device addressed by its own ID) as of its last
+    /// PTZ command; default before any.
+    pub fn ptz(&self, channel: &DeviceId) -> PtzView {
+        let status = self.status.borrow();
+        status.ptz.get(channel).cloned().unwrap_or_default()
     }
 
     /// The live view counters of channel `j` of device `i` (default before any INVITE).

@@ -64,6 +64,8 @@ pub struct SimStatus {
     /// RTP packets sent, and not sent (simulated loss, full socket or TCP queues).
     pub rtp_packets_sent: u64,
     pub rtp_packets_dropped: u64,
+    /// PTZ per channel that got a PTZ command.
+    pub ptz: BTreeMap<DeviceId, super::device::PtzView>,
 }
 
 /// Live view of one channel as the simulator sees it.
@@ -184,6 +186,9 @@ impl SimStatus {
             Event::AckReceived { channel } => self.channel_mut(channel).acks += 1,
             Event::ByeReceived { channel } => self.channel_mut(channel).byes_received += 1,
             Event::ByeSent { channel } => self.channel_mut(channel).byes_sent += 1,
+            Event::Ptz { channel, view } => {
+                self.ptz.insert(*channel, (**view).clone());
+            }
         }
     }
 }
