@@ -11,6 +11,7 @@ pub mod layers;
 pub mod live;
 pub mod metrics;
 pub mod openapi;
+pub mod ptz;
 pub mod sessions;
 pub mod web;
 
@@ -52,6 +53,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(live::routes(state.live.clone()))
         .merge(devices::routes())
         .merge(channels::routes())
+        .merge(ptz::routes())
         .merge(events::routes())
         .merge(web::routes())
         .merge(metrics::routes())
