@@ -43,7 +43,7 @@ pub fn routes() -> Router<ApiState> {
         )
 }
 
-/// What the lens should do.
+/// What the camera should do: move, zoom, focus, open or close the iris, or stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub(super) enum PtzAction {
