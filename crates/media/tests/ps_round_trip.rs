@@ -49,6 +49,52 @@ fn clip_streamer_packets_demux_to_the_clip_access_units() {
     }
 }
 
+#[test]
+fn frames_pushed_whole_as_bytes_are_slices_of_them() {
+    for codec in [VideoCodec::H264, VideoCodec::H265] {
+        let frames = clip(codec);
+        let mut d = PsDemuxer::new();
+        let mut sliced = 0;
+        for ((ts, ps), f) in clip_ps(codec, PsMuxerConfig::new(codec.into()))
+            .into_iter()
+            .zip(&frames)
+        {
+            let ps = Bytes::from(ps);
+            d.push_bytes(ts, true, &ps);
+            let got = drain(&mut d);
+            assert_eq!(got.len(), 1);
+            assert_eq!(got[0].data, f.data);
+            let inside = ps.as_ptr_range().contains(&got[0].data.as_ptr());
+            // One PES carries up to 64 KB: smaller frames are not copied.
+            assert_eq!(inside, f.data.len() < 65_000, "{} bytes", f.data.len());
+            sliced += usize::from(inside);
+        }
+        assert!(sliced > 40, "{sliced} of 50 frames sliced");
+    }
+}
+
+#[test]
+fn a_raised_queue_limit_keeps_every_frame_of_a_large_push() {
+    for limit in [None, Some(1000)] {
+        let mut file = Vec::new();
+        for (_, ps) in clip_ps(VideoCodec::H264, PsMuxerConfig::new(StreamType::H264)) {
+            file.extend_from_slice(&ps);
+        }
+        let mut d = PsDemuxer::new();
+        if let Some(limit) = limit {
+            d = d.with_queue_limit(limit);
+        }
+        // A file has one timestamp; each new PTS ends a frame, the marker the last one.
+        for _ in 0..2 {
+            d.push_bytes(0, false, &Bytes::from(file.clone()));
+        }
+        d.push(0, true, &[]);
+        let got = drain(&mut d).len() as u64;
+        assert_eq!(got + d.stats().overflowed, 100);
+        assert_eq!(got, if limit.is_some() { 100 } else { 64 });
+    }
+}
+
 /// PS of each clip frame with PTS 3600·i.
 fn clip_ps(codec: VideoCodec, config: PsMuxerConfig) -> Vec<(u32, Vec<u8>)> {
     let mux = PsMuxer::new(config);
@@ -99,7 +145,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
-    fn random_cuts_give_the_same_frames(cuts in proptest::collection::vec(1usize..3000, 1..64), h265 in any::<bool>()) {
+    fn random_cuts_give_the_same_frames(cuts in proptest::collection::vec((1usize..3000, any::<bool>()), 1..64), h265 in any::<bool>()) {
         let codec = if h265 { VideoCodec::H265 } else { VideoCodec::H264 };
         let stream: Vec<_> = clip_ps(codec, PsMuxerConfig::new(codec.into())).into_iter().take(4).collect();
         let frames = clip(codec);
@@ -108,9 +154,15 @@ proptest! {
         for (ts, ps) in &stream {
             let mut rest = &ps[..];
             while !rest.is_empty() {
-                let n = cuts[c % cuts.len()].min(rest.len());
+                let (n, as_bytes) = cuts[c % cuts.len()];
+                let n = n.min(rest.len());
                 c += 1;
-                d.push(*ts, n == rest.len(), &rest[..n]);
+                // Borrowed slices and `Bytes` (zero-copy frames) must give the same result.
+                if as_bytes {
+                    d.push_bytes(*ts, n == rest.len(), &Bytes::copy_from_slice(&rest[..n]));
+                } else {
+                    d.push(*ts, n == rest.len(), &rest[..n]);
+                }
                 rest = &rest[n..];
             }
         }
@@ -128,7 +180,11 @@ proptest! {
             // Salt the garbage with start codes so headers get parsed.
             let mut c = c.clone();
             if c.len() > 8 { c[..4].copy_from_slice(&[0, 0, 1, [0xBA, 0xBB, 0xBC, 0xE0, 0xC0][(seed as usize + i) % 5]]); }
-            d.push(seed.wrapping_add((i / 3) as u32), i % 2 == 0, &c);
+            if i % 3 == 1 {
+                d.push_bytes(seed.wrapping_add((i / 3) as u32), i % 2 == 0, &Bytes::from(c));
+            } else {
+                d.push(seed.wrapping_add((i / 3) as u32), i % 2 == 0, &c);
+            }
             if i % 7 == 6 { d.lost(); }
             while d.pull().is_some() {}
         }

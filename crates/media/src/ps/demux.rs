@@ -2,6 +2,8 @@
 //!
 //! Shaped like retina's depacketizers. Headers may be split anywhere across pushes; PES
 //! payload bytes are copied once, straight from the pushed slice into the frame being built.
+//! A frame whose payload arrives in one piece of a [`PsDemuxer::push_bytes`] buffer is not
+//! copied at all: it is a slice of that buffer.
 //! Frame boundaries come from the PES PTS (a PES with a new PTS starts a frame, one without
 //! PTS continues the current one), the RTP marker bit and RTP timestamp changes. PES lengths
 //! are trusted over RTP boundaries; losses must be reported with [`PsDemuxer::lost`] (the
@@ -18,7 +20,7 @@ use std::collections::VecDeque;
 
 /// Largest frame accepted by default; anything bigger is a broken or hostile stream.
 pub const DEFAULT_MAX_FRAME_SIZE: usize = 4 << 20;
-/// Frames and errors waiting in `pull` beyond this are dropped oldest first.
+/// Frames and errors waiting in `pull` beyond this are dropped oldest first (by default).
 const MAX_QUEUED: usize = 64;
 
 /// Video or audio.
@@ -259,6 +261,8 @@ struct Assembly {
     /// Frames are split off the front; once the consumer has dropped them all, the same
     /// allocation is reused (`BytesMut` reclaims it), so a steady stream allocates nothing.
     data: BytesMut,
+    /// The frame so far when it is one slice of a pushed `Bytes` (then `data` is empty).
+    shared: Option<Bytes>,
     /// Size of the last frame: room reclaimed at the start of a frame so that its later PES
     /// packets do not have to move the bytes already there.
     last_size: usize,
@@ -273,6 +277,7 @@ impl Assembly {
     fn new() -> Self {
         Self {
             data: BytesMut::new(),
+            shared: None,
             last_size: 0,
             active: false,
             stream_id: 0,
@@ -284,12 +289,40 @@ impl Assembly {
 
     fn discard(&mut self) {
         self.data.clear();
+        self.shared = None;
         self.active = false;
+    }
+
+    fn len(&self) -> usize {
+        self.data.len() + self.shared.as_ref().map_or(0, Bytes::len)
+    }
+
+    /// Adds payload bytes; `from` is the pushed buffer they are a part of, at that offset.
+    fn append(&mut self, chunk: &[u8], from: Option<(&Bytes, usize)>) {
+        if self.data.is_empty() {
+            if let Some(first) = self.shared.take() {
+                // A second piece: the frame is not one slice after all.
+                self.data.extend_from_slice(&first);
+            } else if let Some((b, at)) = from {
+                self.shared = Some(b.slice(at..at + chunk.len()));
+                return;
+            }
+        }
+        self.data.extend_from_slice(chunk);
+    }
+
+    /// The frame's bytes; the assembly is empty afterwards.
+    fn take(&mut self) -> Bytes {
+        match self.shared.take() {
+            Some(s) => s,
+            None => self.data.split().freeze(),
+        }
     }
 
     /// Starts a frame whose first PES carries `payload` bytes.
     fn begin(&mut self, payload: usize) {
         self.data.clear();
+        self.shared = None;
         let want = payload.max(self.last_size);
         if self.data.capacity() < want {
             // Back to the start of the buffer if nothing else uses it; never allocates (if
@@ -362,6 +395,7 @@ pub struct PsDemuxer {
     end_of_frame: bool,
     rtp_timestamp: Option<u32>,
     out: VecDeque<Result<PsFrame, PsError>>,
+    max_queued: usize,
     max_frame_size: usize,
     stats: PsStats,
 }
@@ -388,6 +422,7 @@ impl PsDemuxer {
             end_of_frame: false,
             rtp_timestamp: None,
             out: VecDeque::new(),
+            max_queued: MAX_QUEUED,
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
             stats: PsStats::default(),
         }
@@ -396,6 +431,14 @@ impl PsDemuxer {
     /// Frames (video or audio) larger than this are dropped with [`PsError::FrameTooLarge`].
     pub fn with_max_frame_size(mut self, max: usize) -> Self {
         self.max_frame_size = max;
+        self
+    }
+
+    /// Frames and errors kept for [`PsDemuxer::pull`] (64 by default; older ones are dropped
+    /// and counted in [`PsStats::overflowed`]). A caller that pulls after every push and pushes
+    /// large buffers (a file) can raise it.
+    pub fn with_queue_limit(mut self, max: usize) -> Self {
+        self.max_queued = max.max(1);
         self
     }
 
@@ -421,9 +464,26 @@ impl PsDemuxer {
     }
 
     /// Feeds one RTP packet's payload. `marker` ends the current video frame. Drain
-    /// [`PsDemuxer::pull`] after each push: at most 64 frames and errors wait there, older
-    /// ones are dropped (counted in [`PsStats::overflowed`]), so push a file in small slices.
+    /// [`PsDemuxer::pull`] after each push: at most 64 frames and errors wait there (see
+    /// [`PsDemuxer::with_queue_limit`]), older ones are dropped.
     pub fn push(&mut self, rtp_timestamp: u32, marker: bool, payload: &[u8]) {
+        self.push_inner(rtp_timestamp, marker, payload, None);
+    }
+
+    /// [`PsDemuxer::push`] for a payload held in `Bytes` (an RTP packet's, a mapped file): a
+    /// frame whose PES payload lies in one piece inside it comes out as a slice of it, not a
+    /// copy.
+    pub fn push_bytes(&mut self, rtp_timestamp: u32, marker: bool, payload: &Bytes) {
+        self.push_inner(rtp_timestamp, marker, payload, Some(payload));
+    }
+
+    fn push_inner(
+        &mut self,
+        rtp_timestamp: u32,
+        marker: bool,
+        payload: &[u8],
+        shared: Option<&Bytes>,
+    ) {
         if self.rtp_timestamp != Some(rtp_timestamp) {
             if self.rtp_timestamp.is_some() {
                 self.timestamp_changed();
@@ -431,12 +491,12 @@ impl PsDemuxer {
             self.rtp_timestamp = Some(rtp_timestamp);
         }
         if self.pending.is_empty() {
-            let used = self.parse(payload);
+            let used = self.parse(payload, shared);
             self.pending.extend_from_slice(&payload[used..]);
         } else {
             let mut pending = std::mem::take(&mut self.pending);
             pending.extend_from_slice(payload);
-            let used = self.parse(&pending);
+            let used = self.parse(&pending, None);
             let _ = pending.split_to(used);
             self.pending = pending;
         }
@@ -463,7 +523,7 @@ impl PsDemuxer {
     }
 
     fn emit(&mut self, item: Result<PsFrame, PsError>) {
-        if self.out.len() >= MAX_QUEUED {
+        if self.out.len() >= self.max_queued {
             self.out.pop_front();
             self.stats.overflowed += 1;
         }
@@ -517,10 +577,10 @@ impl PsDemuxer {
             return;
         }
         a.active = false;
-        if a.data.is_empty() {
+        if a.len() == 0 {
             return;
         }
-        a.last_size = a.data.len();
+        a.last_size = a.len();
         let (pts, dts, pts_from_rtp) = clock.stamp(a);
         let frame = PsFrame {
             kind,
@@ -530,7 +590,7 @@ impl PsDemuxer {
             dts,
             pts_from_rtp,
             rtp_timestamp: a.rtp_timestamp,
-            data: a.data.split().freeze(),
+            data: a.take(),
         };
         let frame = PsFrame {
             stream_type: self.stream_type(frame.stream_id),
@@ -544,17 +604,19 @@ impl PsDemuxer {
     }
 
     /// Parses as much of `input` as possible; returns how many bytes were used. Unused bytes
-    /// are an incomplete header (or a possible start-code prefix while syncing).
-    fn parse(&mut self, input: &[u8]) -> usize {
+    /// are an incomplete header (or a possible start-code prefix while syncing). `shared` is
+    /// `input` itself as `Bytes`, when the caller pushed one.
+    fn parse(&mut self, input: &[u8], shared: Option<&Bytes>) -> usize {
         let mut pos = 0;
         while pos < input.len() {
             match self.state {
                 State::Payload { target, remaining } => {
                     let take = remaining.min(input.len() - pos);
                     let chunk = &input[pos..pos + take];
+                    let from = shared.map(|b| (b, pos));
                     match target {
-                        Target::Video => self.video.data.extend_from_slice(chunk),
-                        Target::Audio => self.audio.data.extend_from_slice(chunk),
+                        Target::Video => self.video.append(chunk, from),
+                        Target::Audio => self.audio.append(chunk, from),
                         Target::Skip => {}
                     }
                     pos += take;
@@ -722,7 +784,7 @@ impl PsDemuxer {
             a.rtp_timestamp = rtp_timestamp;
             a.begin(payload);
         }
-        if a.data.len() + payload > max {
+        if a.len() + payload > max {
             a.discard();
             self.stats.dropped_frames += 1;
             self.emit(Err(PsError::FrameTooLarge { stream_id: id, max }));
