@@ -199,6 +199,8 @@ struct Registration {
     contact: String,
     call_id: String,
     expires_at: Instant,
+    /// Which REGISTER made it (0 for one restored from the store).
+    seq: u64,
 }
 
 #[derive(Debug, Default)]
@@ -207,6 +209,10 @@ struct Device {
     known: bool,
     password: Option<String>,
     online: bool,
+    /// `DeviceOnline` was published and no `DeviceOffline` since. A registration is online
+    /// at once (keepalives, routes) but announced only once it is durably stored, so whoever
+    /// reacts to `DeviceOnline` finds the device's row.
+    announced: bool,
     reg: Option<Registration>,
     /// Offline when no keepalive by then.
     keepalive_deadline: Option<Instant>,
@@ -235,6 +241,20 @@ struct Committed {
     result: Result<(), crate::store::StoreError>,
     resp: Response,
     responder: Responder,
+    announce: Announce,
+}
+
+/// An authenticated registration, applied in memory, to be stored and then announced.
+struct Accepted {
+    row: RegistrationRow,
+    announce: Announce,
+}
+
+struct Announce {
+    id: DeviceId,
+    seq: u64,
+    /// `DeviceOnline` or `DeviceReregistered`, as the device stood when it registered.
+    event: EventKind,
 }
 
 struct State {
@@ -247,8 +267,10 @@ struct State {
     deadlines: BinaryHeap<Reverse<(Instant, u64, DeviceId)>>,
     failures: HashMap<FailKey, Failures>,
     last_prune: Instant,
-    /// Registrations being written; each is answered when its write is durable.
+    /// Registrations being written; each is answered and announced when its write is durable.
     committing: FuturesUnordered<Commit>,
+    /// Numbers registrations, so a failed write undoes only its own.
+    registrations: u64,
 }
 
 /// Upper bound on tracked failure counters (a spray of random IDs cannot grow memory).
@@ -269,6 +291,7 @@ impl State {
             failures: HashMap::new(),
             last_prune: Instant::now(),
             committing: FuturesUnordered::new(),
+            registrations: 0,
         }
     }
 
@@ -308,11 +331,14 @@ impl State {
             match (row.online, expires_ms, route) {
                 (true, Some(until), Some(peer)) if until > now_ms => {
                     dev.online = true;
+                    // Online before the restart; its DeviceOffline is due when it goes.
+                    dev.announced = true;
                     dev.reg = Some(Registration {
                         peer,
                         contact: row.contact.clone().unwrap_or_default(),
                         call_id: String::new(),
                         expires_at: now + Duration::from_millis((until - now_ms) as u64),
+                        seq: 0,
                     });
                     dev.keepalive_deadline = Some(now + self.config.keepalive_deadline());
                     kept += 1;
@@ -364,18 +390,33 @@ impl State {
         }
     }
 
-    /// A registration's write finished: the 200 OK goes out now, or a 500 if it could not
-    /// be stored (the device will retry; it must not believe it is registered).
+    /// A registration's write finished: it is announced and its 200 OK goes out now, or a 500
+    /// if it could not be stored (the device will retry; it must not believe it is
+    /// registered, and a device never announced goes back offline).
     async fn committed(&mut self, done: Committed) {
         let Committed {
             result,
             resp,
             responder,
+            announce,
         } = done;
         match result {
-            Ok(()) => responder.respond(resp).await,
+            Ok(()) => {
+                self.announce(announce);
+                responder.respond(resp).await;
+            }
             Err(e) => {
                 tracing::error!(error = %e, "cannot store registration; answering 500");
+                let id = announce.id;
+                if let Some(d) = self.devices.get_mut(&id)
+                    && !d.announced
+                    && d.reg.as_ref().is_some_and(|r| r.seq == announce.seq)
+                {
+                    d.online = false;
+                    d.reg = None;
+                    d.keepalive_deadline = None;
+                    self.schedule(id);
+                }
                 let mut err = resp;
                 err.status = 500.into();
                 err.reason = "Database unavailable".into();
@@ -385,6 +426,32 @@ impl State {
         }
     }
 
+    /// Publishes a stored registration: `DeviceOnline` if the device is not announced yet
+    /// (whatever it was when it registered: an earlier registration's write may have failed),
+    /// `DeviceReregistered` if it is; nothing if it went offline or was removed meanwhile.
+    fn announce(&mut self, announce: Announce) {
+        let Announce { id, event, .. } = announce;
+        let Some(d) = self.devices.get_mut(&id) else {
+            return;
+        };
+        let Some(reg) = d.reg.as_ref().filter(|_| d.online) else {
+            return;
+        };
+        let event = if !d.announced {
+            d.announced = true;
+            EventKind::DeviceOnline {
+                device_id: id.to_string(),
+                transport: reg.peer.proto.to_string(),
+                address: reg.peer.remote.to_string(),
+            }
+        } else if matches!(event, EventKind::DeviceReregistered { .. }) {
+            event
+        } else {
+            return;
+        };
+        self.events.publish(unix_ms(), event);
+    }
+
     async fn handle(&mut self, cmd: Cmd) {
         match cmd {
             Cmd::Register {
@@ -392,8 +459,8 @@ impl State {
                 peer,
                 responder,
             } => {
-                let (resp, row) = self.register(*req, peer).await;
-                let Some(row) = row else {
+                let (resp, accepted) = self.register(*req, peer).await;
+                let Some(Accepted { row, announce }) = accepted else {
                     responder.respond(resp).await;
                     return;
                 };
@@ -404,6 +471,7 @@ impl State {
                         result,
                         resp,
                         responder,
+                        announce,
                     }
                 });
                 // Polled once now, so the write is queued in the order commands are handled
@@ -507,6 +575,9 @@ impl State {
             return;
         };
         let was_online = d.online;
+        // A registration still on its way to the store was never announced: no
+        // DeviceOffline without a DeviceOnline before it.
+        let announced = std::mem::take(&mut d.announced);
         d.online = false;
         if reason != OfflineReason::KeepaliveTimeout {
             d.reg = None;
@@ -525,13 +596,15 @@ impl State {
                 at: now_ms,
             })
             .await;
-        self.events.publish(
-            now_ms,
-            EventKind::DeviceOffline {
-                device_id: id.to_string(),
-                reason,
-            },
-        );
+        if announced {
+            self.events.publish(
+                now_ms,
+                EventKind::DeviceOffline {
+                    device_id: id.to_string(),
+                    reason,
+                },
+            );
+        }
     }
 
     /// The API created, changed or deleted the device: take its password and existence
@@ -570,6 +643,7 @@ impl State {
         }
         let revived = !d.online;
         d.online = true;
+        d.announced |= revived;
         self.schedule(id);
         let now_ms = unix_ms();
         self.writer.last_seen(id.as_str(), now_ms);
@@ -642,7 +716,9 @@ impl State {
         self.last_prune = now;
     }
 
-    async fn register(&mut self, req: Request, peer: Peer) -> (Response, Option<RegistrationRow>) {
+    /// Answers a REGISTER. An authenticated one is applied in memory at once and comes back
+    /// as [`Accepted`] with its 200 OK, which goes out (and is announced) once stored.
+    async fn register(&mut self, req: Request, peer: Peer) -> (Response, Option<Accepted>) {
         let now = Instant::now();
         let now_ms = unix_ms();
         let aor = match req.headers.to() {
@@ -756,11 +832,14 @@ impl State {
         let reboot = dev.reg.as_ref().is_some_and(|r| r.call_id != call_id);
         dev.online = true;
         dev.known = true;
+        self.registrations += 1;
+        let seq = self.registrations;
         dev.reg = Some(Registration {
             peer,
             contact: contact_s.clone(),
             call_id,
             expires_at: now + granted,
+            seq,
         });
         dev.keepalive_deadline = Some(now + deadline);
         self.schedule(id);
@@ -796,7 +875,6 @@ impl State {
         if log_first {
             tracing::info!(device_id = %id, remote = %peer.remote, proto = %peer.proto, expires = granted.as_secs(), address_changed, "device registered");
         }
-        self.events.publish(now_ms, event);
 
         let mut resp = Response::for_request(&req, 200, "OK").with_to_tag(&tag());
         if let Some(c) = req.headers.get("Contact") {
@@ -804,9 +882,10 @@ impl State {
         }
         resp.headers.push("Expires", granted.as_secs().to_string());
         resp.headers.push("Date", gb_date(now_ms));
-        // Durable before the 200 (see `handle`): a device told it is registered is
-        // registered after a crash.
-        (resp, Some(row))
+        // Durable before the 200 and the event (see `handle`): a device told it is
+        // registered is registered after a crash, and DeviceOnline finds its row.
+        let announce = Announce { id, seq, event };
+        (resp, Some(Accepted { row, announce }))
     }
 
     fn challenge(&self, req: &Request, now_ms: i64, stale: bool) -> Response {

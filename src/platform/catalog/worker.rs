@@ -20,7 +20,6 @@ use crate::platform::events::{CatalogSource, EventBus, EventKind};
 use crate::platform::registry::{DeviceRoute, Registry};
 use crate::platform::unix_ms;
 use crate::store::channels::{CatalogDiff, CatalogState};
-use crate::store::writer::StoreWriter;
 use crate::store::{Store, StoreError};
 
 const MANSCDP: &str = "Application/MANSCDP+xml";
@@ -34,7 +33,6 @@ const STORE_ATTEMPTS: u32 = 5;
 pub(super) struct Ctx {
     pub config: Arc<SipConfig>,
     pub store: Store,
-    pub writer: StoreWriter,
     pub endpoint: Endpoint,
     pub registry: Registry,
     pub events: EventBus,
@@ -52,7 +50,6 @@ impl Ctx {
         Ctx {
             config: d.config,
             store: d.store,
-            writer: d.writer,
             endpoint: d.endpoint,
             registry: d.registry,
             events: d.events,
@@ -85,20 +82,6 @@ impl Ctx {
             }
         }
         None
-    }
-
-    /// Waits until the device's row is stored: `DeviceOnline` is published while its
-    /// REGISTER is still on the way to the store, and progress, device info and channels
-    /// are all written to (or against) that row.
-    async fn wait_for_row(&self, id: &DeviceId) {
-        for _ in 0..500 {
-            let _ = self.writer.flush().await;
-            if let Ok(Some(_)) = self.store.get_device(id.as_str()).await {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        tracing::warn!(device_id = %id, "device row not stored after 5 s; syncing anyway");
     }
 
     async fn progress(&self, id: &DeviceId, state: CatalogState, received: u64, total: u64) {
@@ -190,7 +173,6 @@ pub(super) async fn sync(
     internal: mpsc::UnboundedSender<Internal>,
 ) {
     let id = job.device_id;
-    ctx.wait_for_row(&id).await;
     ctx.progress(&id, CatalogState::Running, 0, 0).await;
     let query = async {
         let route = ctx.registry.route(id).await.ok_or(QueryError::Offline)?;
