@@ -3,9 +3,12 @@
 //! [`require_auth`], the middleware that asks for a session or a key on everything under
 //! /api/v1 and /live except health, login and the OpenAPI document. A key that was revoked
 //! gets 403, anything else missing or wrong 401. A live URL may instead carry a signed
-//! `?token=` (see [`crate::auth`]). Handlers learn who calls through [`Caller`].
+//! `?token=` (see [`crate::auth`]). Handlers learn who calls through [`Caller`]; handlers
+//! of long-lived responses also get a [`StreamAuth`] to end them when the credential ends
+//! ([`watch`]).
 
 pub mod accounts;
+pub mod watch;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -31,6 +34,7 @@ use crate::config::AuthConfig;
 use crate::metrics::{CounterVec, Exposition, Label, MetricSource, Metrics};
 use crate::platform::unix_ms;
 use crate::store::auth::{ApiKeyRecord, UserRecord};
+pub use watch::{CredentialEnd, CredentialWatch, StreamAuth};
 
 pub fn routes() -> Router<ApiState> {
     use accounts::*;
@@ -212,6 +216,8 @@ struct GuardInner {
     /// By reason: those of [`Refusal`], `login` (wrong user or password), `login_blocked`
     /// (429), `current_password`.
     failures: CounterVec<1>,
+    /// Sessions and keys ended here, for the streams opened with them.
+    ends: watch::CredentialEnds,
 }
 
 impl MetricSource for GuardInner {
@@ -232,6 +238,7 @@ impl AuthGuard {
         let inner = Arc::new(GuardInner {
             throttle: Mutex::new(LoginThrottle::new(config)),
             failures: CounterVec::new(["reason"]),
+            ends: Default::default(),
         });
         metrics.add_source(inner.clone());
         AuthGuard(inner)
@@ -274,6 +281,15 @@ impl AuthGuard {
 
     pub(super) fn succeeded(&self, name: &str) {
         self.throttle().succeeded(name);
+    }
+
+    fn ends(&self) -> watch::CredentialEnds {
+        self.0.ends.clone()
+    }
+
+    /// Ends the open streams (SSE, live media) of a credential the store no longer has.
+    pub(super) fn credential_ended(&self, end: CredentialEnd) {
+        self.0.ends.publish(end);
     }
 }
 
@@ -359,6 +375,8 @@ pub async fn require_auth(State(s): State<ApiState>, mut req: Request, next: Nex
     let (headers, uri) = (req.headers().clone(), req.uri().clone());
     match authenticate(&s, &headers, &uri).await {
         Ok(Ok(p)) => {
+            let streams = StreamAuth::new(s.store.clone(), s.auth.ends(), &p);
+            req.extensions_mut().insert(streams);
             req.extensions_mut().insert(p);
             next.run(req).await
         }
@@ -470,7 +488,10 @@ pub(super) async fn logout(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if let Some(tok) = cookie(&headers, SESSION_COOKIE) {
-        s.store.delete_session(&token_hash(tok)).await?;
+        let token_hash = token_hash(tok);
+        s.store.delete_session(&token_hash).await?;
+        s.auth
+            .credential_ended(CredentialEnd::Session { token_hash });
     }
     let clear = session_cookie(&s, "", Duration::ZERO);
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response())

@@ -14,10 +14,16 @@
 //!   `/live/{id}/seg-{n}.m4s`: HLS, segments of about 1 s cut at key frames. A playlist
 //!   opened with a signed `?token=` names its files with the same token, so a player that
 //!   cannot send headers fetches them too.
+//!
+//! The endless responses (`.mp4`, WebSocket) end when the session or API key they were
+//! opened with ends ([`super::auth::watch`]): the `.mp4` body just ends, the WebSocket is
+//! closed with 1008 and the reason. One opened with a signed `?token=` is not cut off when
+//! the token expires.
 
 use std::convert::Infallible;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -31,6 +37,7 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use super::ApiError;
+use super::auth::{CredentialWatch, StreamAuth};
 use crate::platform::media::{Hub, HubItem, InitSegment, Viewer, ViewerEnd};
 
 /// How long a new viewer waits for the stream's first init segment.
@@ -95,10 +102,12 @@ async fn first_init(viewer: &mut Viewer) -> Result<InitSegment, ApiError> {
 async fn mp4<L: LiveLookup>(
     State(lookup): State<L>,
     Path(file): Path<String>,
+    auth: Option<Extension<StreamAuth>>,
 ) -> Result<Response, ApiError> {
     let session = file
         .strip_suffix(".mp4")
         .ok_or_else(|| ApiError::NotFound("no such route".into()))?;
+    let watch = CredentialWatch::of(auth.as_deref());
     let mut viewer = find(&lookup, session)?.subscribe();
     let init = first_init(&mut viewer).await?;
     let fragments = futures_util::stream::unfold(viewer, |mut v| async move {
@@ -108,7 +117,9 @@ async fn mp4<L: LiveLookup>(
             Ok(HubItem::Init(_)) | Err(_) => None,
         }
     });
-    let body = futures_util::stream::once(async move { Ok(init.data) }).chain(fragments);
+    let body = futures_util::stream::once(async move { Ok(init.data) })
+        .chain(fragments)
+        .take_until(watch.ended());
     Ok((
         [(CONTENT_TYPE, "video/mp4"), (CACHE_CONTROL, "no-store")],
         Body::from_stream(body),
@@ -120,6 +131,7 @@ async fn websocket<L: LiveLookup>(
     State(lookup): State<L>,
     Path(session): Path<String>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    auth: Option<Extension<StreamAuth>>,
 ) -> Result<Response, ApiError> {
     // Unknown sessions are a 404 whether or not the request is a WebSocket upgrade.
     let hub = find(&lookup, &session)?;
@@ -129,19 +141,27 @@ async fn websocket<L: LiveLookup>(
     };
     // Subscribed before the upgrade so the viewer starts at the GOP cached now.
     let viewer = hub.subscribe();
+    let watch = CredentialWatch::of(auth.as_deref());
     Ok(upgrade
         .max_message_size(MAX_WS_INCOMING)
-        .on_upgrade(move |socket| serve_websocket(socket, viewer)))
+        .on_upgrade(move |socket| serve_websocket(socket, viewer, watch)))
 }
 
-async fn serve_websocket(mut socket: WebSocket, mut viewer: Viewer) {
-    let end = loop {
+async fn serve_websocket(mut socket: WebSocket, mut viewer: Viewer, watch: CredentialWatch) {
+    let ended = watch.ended();
+    tokio::pin!(ended);
+    let frame = loop {
         tokio::select! {
+            why = &mut ended => break CloseFrame {
+                // Policy violation: these credentials may no longer watch.
+                code: 1008,
+                reason: why.message().into(),
+            },
             item = viewer.next() => {
                 let data = match item {
                     Ok(HubItem::Init(i)) => i.data,
                     Ok(HubItem::Fragment(f)) => f.data,
-                    Err(end) => break end,
+                    Err(end) => break viewer_end_frame(end),
                 };
                 // A slow client holds this send; meanwhile its viewer falls behind and skips.
                 if socket.send(Message::Binary(data)).await.is_err() {
@@ -154,7 +174,11 @@ async fn serve_websocket(mut socket: WebSocket, mut viewer: Viewer) {
             },
         }
     };
-    let frame = match end {
+    let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
+fn viewer_end_frame(end: ViewerEnd) -> CloseFrame {
+    match end {
         ViewerEnd::Closed => CloseFrame {
             code: 1000,
             reason: "live stream ended".into(),
@@ -163,8 +187,7 @@ async fn serve_websocket(mut socket: WebSocket, mut viewer: Viewer) {
             code: 1013,
             reason: "connection too slow for the stream".into(),
         },
-    };
-    let _ = socket.send(Message::Close(Some(frame))).await;
+    }
 }
 
 /// What a player needs before the first byte: the MSE type for `addSourceBuffer`.

@@ -287,6 +287,17 @@ impl Store {
             .await?))
     }
 
+    /// When an unexpired session expires (`expires_at`); `None` when it ended or expired.
+    /// Long-lived responses opened with the session ask this to know when to end.
+    pub async fn session_expires_at(&self, token_hash: &str, now: i64) -> Result<Option<i64>> {
+        let sql = "SELECT expires_at FROM sessions WHERE token_hash = $1 AND expires_at > $2";
+        Ok(on_pool!(self, pool => sqlx::query_scalar::<_, i64>(sql)
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?))
+    }
+
     /// Ends a session; false when there was none.
     pub async fn delete_session(&self, token_hash: &str) -> Result<bool> {
         let sql = "DELETE FROM sessions WHERE token_hash = $1";

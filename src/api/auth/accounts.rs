@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::{Caller, ClientAddr, Principal, check_password, client_ip};
+use super::{Caller, ClientAddr, CredentialEnd, Principal, check_password, client_ip};
 use crate::api::json::ApiJson;
 use crate::api::openapi::ErrorBody;
 use crate::api::{ApiError, ApiState};
@@ -173,6 +173,7 @@ pub async fn revoke_key(
         .revoke_api_key(id, unix_ms())
         .await?
         .ok_or_else(not_found)?;
+    s.auth.credential_ended(CredentialEnd::Key { id });
     tracing::info!(id, name = %key.name, "API key revoked");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -335,6 +336,12 @@ pub async fn update_user(
     };
     match s.store.update_user(id, &patch, keep).await? {
         UserChange::Done(u) => {
+            if patch.password_hash.is_some() {
+                s.auth.credential_ended(CredentialEnd::SessionsOf {
+                    user_id: id,
+                    except: keep.map(str::to_owned),
+                });
+            }
             tracing::info!(
                 user = %u.username,
                 password_changed = patch.password_hash.is_some(),
@@ -367,6 +374,7 @@ pub async fn delete_user(
     let id = parse_id(&id)?;
     match s.store.delete_user_keeping_an_admin(id).await? {
         UserChange::Done(u) => {
+            s.auth.credential_ended(CredentialEnd::User { user_id: id });
             tracing::info!(user = %u.username, "user deleted");
             Ok(StatusCode::NO_CONTENT)
         }
