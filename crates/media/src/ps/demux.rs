@@ -297,16 +297,26 @@ impl Assembly {
         self.data.len() + self.shared.as_ref().map_or(0, Bytes::len)
     }
 
-    /// Adds payload bytes; `from` is the pushed buffer they are a part of, at that offset.
-    fn append(&mut self, chunk: &[u8], from: Option<(&Bytes, usize)>) {
-        if self.data.is_empty() {
-            if let Some(first) = self.shared.take() {
-                // A second piece: the frame is not one slice after all.
-                self.data.extend_from_slice(&first);
-            } else if let Some((b, at)) = from {
-                self.shared = Some(b.slice(at..at + chunk.len()));
-                return;
-            }
+    /// Adds payload bytes found at `at` in the pushed input, which is `source` if the caller
+    /// pushed `Bytes`.
+    #[inline(always)]
+    fn append(&mut self, chunk: &[u8], source: Option<&Bytes>, at: usize) {
+        if self.data.is_empty() && (source.is_some() || self.shared.is_some()) {
+            self.append_first(chunk, source, at);
+        } else {
+            self.data.extend_from_slice(chunk);
+        }
+    }
+
+    /// The first piece of a frame pushed as `Bytes` is kept as a slice of it; a second piece
+    /// makes the frame a copy after all.
+    fn append_first(&mut self, chunk: &[u8], source: Option<&Bytes>, at: usize) {
+        if let Some(first) = self.shared.take() {
+            self.data.reserve(first.len() + chunk.len());
+            self.data.extend_from_slice(&first);
+        } else if let Some(b) = source {
+            self.shared = Some(b.slice(at..at + chunk.len()));
+            return;
         }
         self.data.extend_from_slice(chunk);
     }
@@ -394,6 +404,8 @@ pub struct PsDemuxer {
     video_broken: bool,
     end_of_frame: bool,
     rtp_timestamp: Option<u32>,
+    /// The `Bytes` being pushed, during a `push_bytes`.
+    source: Option<Bytes>,
     out: VecDeque<Result<PsFrame, PsError>>,
     max_queued: usize,
     max_frame_size: usize,
@@ -421,6 +433,7 @@ impl PsDemuxer {
             video_broken: false,
             end_of_frame: false,
             rtp_timestamp: None,
+            source: None,
             out: VecDeque::new(),
             max_queued: MAX_QUEUED,
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
@@ -467,23 +480,19 @@ impl PsDemuxer {
     /// [`PsDemuxer::pull`] after each push: at most 64 frames and errors wait there (see
     /// [`PsDemuxer::with_queue_limit`]), older ones are dropped.
     pub fn push(&mut self, rtp_timestamp: u32, marker: bool, payload: &[u8]) {
-        self.push_inner(rtp_timestamp, marker, payload, None);
+        self.push_inner(rtp_timestamp, marker, payload);
     }
 
     /// [`PsDemuxer::push`] for a payload held in `Bytes` (an RTP packet's, a mapped file): a
     /// frame whose PES payload lies in one piece inside it comes out as a slice of it, not a
     /// copy.
     pub fn push_bytes(&mut self, rtp_timestamp: u32, marker: bool, payload: &Bytes) {
-        self.push_inner(rtp_timestamp, marker, payload, Some(payload));
+        self.source = Some(payload.clone());
+        self.push_inner(rtp_timestamp, marker, payload);
+        self.source = None;
     }
 
-    fn push_inner(
-        &mut self,
-        rtp_timestamp: u32,
-        marker: bool,
-        payload: &[u8],
-        shared: Option<&Bytes>,
-    ) {
+    fn push_inner(&mut self, rtp_timestamp: u32, marker: bool, payload: &[u8]) {
         if self.rtp_timestamp != Some(rtp_timestamp) {
             if self.rtp_timestamp.is_some() {
                 self.timestamp_changed();
@@ -491,12 +500,12 @@ impl PsDemuxer {
             self.rtp_timestamp = Some(rtp_timestamp);
         }
         if self.pending.is_empty() {
-            let used = self.parse(payload, shared);
+            let used = self.parse(payload, true);
             self.pending.extend_from_slice(&payload[used..]);
         } else {
             let mut pending = std::mem::take(&mut self.pending);
             pending.extend_from_slice(payload);
-            let used = self.parse(&pending, None);
+            let used = self.parse(&pending, false);
             let _ = pending.split_to(used);
             self.pending = pending;
         }
@@ -604,19 +613,19 @@ impl PsDemuxer {
     }
 
     /// Parses as much of `input` as possible; returns how many bytes were used. Unused bytes
-    /// are an incomplete header (or a possible start-code prefix while syncing). `shared` is
-    /// `input` itself as `Bytes`, when the caller pushed one.
-    fn parse(&mut self, input: &[u8], shared: Option<&Bytes>) -> usize {
+    /// are an incomplete header (or a possible start-code prefix while syncing). `pushed`:
+    /// `input` is what was pushed (so `source`, if set, is it), not the pending bytes.
+    fn parse(&mut self, input: &[u8], pushed: bool) -> usize {
         let mut pos = 0;
         while pos < input.len() {
             match self.state {
                 State::Payload { target, remaining } => {
                     let take = remaining.min(input.len() - pos);
                     let chunk = &input[pos..pos + take];
-                    let from = shared.map(|b| (b, pos));
+                    let source = if pushed { self.source.as_ref() } else { None };
                     match target {
-                        Target::Video => self.video.append(chunk, from),
-                        Target::Audio => self.audio.append(chunk, from),
+                        Target::Video => self.video.append(chunk, source, pos),
+                        Target::Audio => self.audio.append(chunk, source, pos),
                         Target::Skip => {}
                     }
                     pos += take;
