@@ -8,6 +8,7 @@ import { checkSession } from './auth.js';
 import { bitrate, h, pick, setText, toast } from './dom.js';
 import { buildTree, channelName, renderTree } from './channels.js';
 import { LivePlayer, codecLabel } from './player.js';
+import { ptzPanel } from './ptz.js';
 import { loadChannels, loadSessions, onChange, state } from './state.js';
 
 const LAYOUTS = [1, 4, 9, 16];
@@ -51,6 +52,7 @@ export function liveView() {
     const close = h('button', { type: 'button', class: 'tile-close', 'aria-label': 'Stop this tile', title: 'Stop', onclick: (e) => { e.stopPropagation(); tile.stop(); } }, '✕');
     const stats = h('div', { class: 'tile-stats mono', 'aria-label': 'Stream statistics' });
     const msg = h('div', { class: 'tile-msg', role: 'status' }, 'Empty: pick a channel');
+    const ptz = ptzPanel(() => name.textContent || `tile ${i + 1}`);
     const el = h('div', {
       class: 'tile empty',
       role: 'listitem',
@@ -62,7 +64,7 @@ export function liveView() {
       onkeydown: (e) => {
         if ((e.key === 'Delete' || e.key === 'Backspace') && tile.channel) tile.stop();
       },
-    }, video, h('div', { class: 'tile-head' }, name, close), stats, msg);
+    }, video, h('div', { class: 'tile-head' }, name, ptz.toggle, close), stats, msg, ptz.panel);
 
     const tile = {
       el, video, channel: null, session: null, player: null, info: null,
@@ -87,6 +89,7 @@ export function liveView() {
         name.textContent = channelName(ch);
         name.title = `${channelName(ch)} (${ch.channel_id})`;
         el.setAttribute('aria-label', `Tile ${i + 1}: ${channelName(ch)}`);
+        ptz.attach(ch);
         this.message('Starting…');
         let live;
         try {
@@ -136,6 +139,7 @@ export function liveView() {
       },
       stop() {
         this.token = null;
+        ptz.detach();
         if (this.player) this.player.destroy();
         this.player = null;
         this.channel = null;
