@@ -216,6 +216,39 @@ impl Control for DashboardControl<'_> {
                     viewers.to_string()
                 }
             }
+            // A simulated channel's PTZ as JSON: commands obeyed, refused and ignored, the
+            // last one (hex), its motion, its position as of that command, its presets.
+            ("ptz", _) => {
+                let Some(Ok(channel)) = args.first().map(|c| c.parse::<vigil_gb::DeviceId>())
+                else {
+                    return "error: channel ID".into();
+                };
+                let v = self.sim.ptz(&channel);
+                let at = |p: &vigil::sim::PtzPosition| {
+                    serde_json::json!({
+                        "pan": p.pan, "tilt": p.tilt, "zoom": p.zoom, "focus": p.focus, "iris": p.iris,
+                    })
+                };
+                let m = v.motion;
+                let presets: serde_json::Map<String, Value> = v
+                    .presets
+                    .iter()
+                    .map(|(n, p)| (n.to_string(), at(p)))
+                    .collect();
+                serde_json::json!({
+                    "commands": v.commands,
+                    "refused": v.refused,
+                    "ignored": v.ignored,
+                    "last": v.last.map(|c| c.to_hex()),
+                    "still": m.is_still(),
+                    "motion": {
+                        "pan": m.pan, "tilt": m.tilt, "zoom": m.zoom, "focus": m.focus, "iris": m.iris,
+                    },
+                    "position": at(&v.position),
+                    "presets": presets,
+                })
+                .to_string()
+            }
             _ => format!("error: unknown command {command}"),
         }
     }
@@ -455,4 +488,27 @@ async fn live_player_plays_h264_refuses_what_it_cannot_decode_and_tells_the_end(
         stop.cancel();
     }
     server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_ptz_moves_while_held_stops_on_release_recalls_presets_and_shows_refusals() {
+    common::init_logging();
+    if !browser_ready("the PTZ browser test") {
+        return;
+    }
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut config = common::config(&db);
+    config.media.idle_timeout = Duration::from_secs(2);
+    let (mut platform, sim, mut env) = dashboard_platform(config, 2).await;
+    // Device 1 refuses every PTZ command: the page must show the API's 502.
+    sim.ptz_answer(1, vigil::sim::PtzAnswer::Refuse(488)).await;
+    env.push(("VIGIL_REFUSING_CHANNEL", sim.channel_id(1, 0).to_string()));
+    let mut control = DashboardControl {
+        sim: &sim,
+        platform: &platform,
+        hevc: None,
+    };
+    run_script("ptz.mjs", &env, &mut control).await;
+    sim.stop().await;
+    platform.shutdown().await;
 }
