@@ -113,6 +113,9 @@ enum Cmd {
         peer: Peer,
         msg: Message,
     },
+    Cancel {
+        invite: Box<Request>,
+    },
 }
 
 impl std::fmt::Debug for Cmd {
@@ -121,6 +124,7 @@ impl std::fmt::Debug for Cmd {
             Cmd::Respond { .. } => "Respond",
             Cmd::Request { .. } => "Request",
             Cmd::Stateless { .. } => "Stateless",
+            Cmd::Cancel { .. } => "Cancel",
         })
     }
 }
@@ -174,6 +178,15 @@ impl Endpoint {
             .await
             .map_err(|_| RequestError::Closed)?;
         wait.await.map_err(|_| RequestError::Closed)?
+    }
+
+    /// Cancels an INVITE sent with [`Self::invite`] that has no final response yet: the
+    /// platform gave up on it (RFC 3261 §9.1). The CANCEL goes out once the device has
+    /// answered provisionally; `invite` then resolves with the final response, normally 487
+    /// (ACKed here), or a 2xx that crossed the CANCEL, which the caller must ACK and BYE.
+    pub async fn cancel(&self, invite: &Request) {
+        let invite = Box::new(invite.clone());
+        let _ = self.tx.send(Cmd::Cancel { invite }).await;
     }
 
     /// Sends a message outside any transaction (ACK for a 2xx).
@@ -408,6 +421,20 @@ impl Task {
                 }
             }
             Cmd::Stateless { peer, msg } => self.layer.send_stateless(peer, msg),
+            Cmd::Cancel { invite } => {
+                let cancelled = self
+                    .layer
+                    .client_transaction(&invite)
+                    .ok_or("its transaction has ended")
+                    .and_then(|key| {
+                        self.layer
+                            .cancel(now, key)
+                            .map_err(|_| "it has its final response")
+                    });
+                if let Err(why) = cancelled {
+                    tracing::debug!(why, "INVITE not cancelled");
+                }
+            }
         }
     }
 

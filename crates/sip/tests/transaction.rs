@@ -1105,6 +1105,167 @@ fn cancel_has_its_own_transaction_and_names_the_invite_it_cancels() {
     assert_eq!(p.sent_at(Peer::Client, "ACK"), vec![0]);
 }
 
+/// The server side's Cancel event: (CANCEL's key, CANCEL, INVITE it names).
+fn cancel_event(p: &Pair) -> Option<(TransactionKey, Request, Option<TransactionKey>)> {
+    p.server_events.iter().find_map(|(_, e)| match e {
+        TxEvent::Cancel {
+            key,
+            request,
+            invite,
+            ..
+        } => Some((*key, request.clone(), *invite)),
+        _ => None,
+    })
+}
+
+fn top_branch(w: &Wire) -> String {
+    let msg = Message::parse(&w.data).unwrap();
+    let via = match &msg {
+        Message::Request(r) => r.headers.top_via().unwrap(),
+        Message::Response(r) => r.headers.top_via().unwrap(),
+    };
+    via.branch().unwrap().to_owned()
+}
+
+#[test]
+fn layer_cancels_a_proceeding_invite_and_acks_the_487() {
+    let mut p = Pair::new(false);
+    let ckey = p.send(invite("z9hG4bKlc1"));
+    let (ikey, ireq) = p.new_requests()[0].clone();
+    p.respond(ikey, answer(&ireq, 100));
+    p.run_for(ms(3000)); // the camera says nothing more
+    p.client.cancel(p.now, ckey).unwrap();
+    p.flush();
+
+    // One CANCEL, with the INVITE's branch, Request-URI, Call-ID, From, To and CSeq number.
+    let cancels = p.wire_of(Peer::Client, "CANCEL");
+    assert_eq!(cancels.len(), 1);
+    assert_eq!(top_branch(cancels[0]), "z9hG4bKlc1");
+    let (skey, creq, invite_key) = cancel_event(&p).expect("the camera got the CANCEL");
+    assert_eq!(invite_key, Some(ikey));
+    assert_eq!(creq.uri, ireq.uri);
+    assert_eq!(
+        creq.headers.call_id().unwrap(),
+        ireq.headers.call_id().unwrap()
+    );
+    assert_eq!(
+        creq.headers.cseq().unwrap().seq,
+        ireq.headers.cseq().unwrap().seq
+    );
+    assert_eq!(creq.headers.cseq().unwrap().method, Method::Cancel);
+
+    p.respond(skey, answer(&creq, 200));
+    p.respond(ikey, answer(&ireq, 487));
+    let invite_responses: Vec<_> = p
+        .client_events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            TxEvent::Response { key, response } if *key == ckey => Some(response.status),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        invite_responses,
+        vec![StatusCode::TRYING, StatusCode::REQUEST_TERMINATED]
+    );
+    // The 487 is ACKed on the INVITE's branch, and the camera's transaction is confirmed:
+    // it does not retransmit the 487.
+    let acks = p.wire_of(Peer::Client, "ACK");
+    assert_eq!(acks.len(), 1);
+    assert_eq!(top_branch(acks[0]), "z9hG4bKlc1");
+    p.run_until_idle();
+    assert_eq!(p.wire_of(Peer::Server, "SIP/2.0 487").len(), 1);
+    assert!(timeouts(&p.client_events).is_empty());
+    assert!(timeouts(&p.server_events).is_empty());
+    assert!(p.client.is_empty() && p.server.is_empty());
+}
+
+#[test]
+fn cancel_before_any_provisional_waits_for_the_first_one() {
+    // The camera's first response is late (no automatic 100 Trying).
+    let mut config = Config::default();
+    config.trying_after = None;
+    let mut p = Pair::with_config(false, config);
+    let ckey = p.send(invite("z9hG4bKlc2"));
+    p.client.cancel(p.now, ckey).unwrap();
+    p.flush();
+    p.run_for(ms(1000));
+    assert!(
+        p.wire_of(Peer::Client, "CANCEL").is_empty(),
+        "§9.1: not before a 1xx"
+    );
+
+    let (ikey, ireq) = p.new_requests()[0].clone();
+    p.respond(ikey, answer(&ireq, 180));
+    assert_eq!(p.sent_at(Peer::Client, "CANCEL"), vec![1000]);
+    assert_eq!(cancel_event(&p).map(|c| c.2), Some(Some(ikey)));
+}
+
+#[test]
+fn a_2xx_crossing_the_cancel_is_passed_up() {
+    let mut p = Pair::new(false);
+    let ckey = p.send(invite("z9hG4bKlc3"));
+    let (ikey, ireq) = p.new_requests()[0].clone();
+    p.respond(ikey, answer(&ireq, 100));
+    // The camera answers 200 just as the CANCEL leaves.
+    p.respond(ikey, answer(&ireq, 200));
+    assert_eq!(
+        p.client.cancel(p.now, ckey),
+        Err(TxError::NotCancellable(ckey)),
+        "nothing to cancel once the final response is in"
+    );
+    assert!(p.wire_of(Peer::Client, "CANCEL").is_empty());
+    assert!(
+        p.responses().iter().any(|(_, s)| *s == 200),
+        "the 2xx reaches the application, which ACKs and BYEs it"
+    );
+}
+
+#[test]
+fn cancelled_invite_without_final_response_ends_64_t1_after_the_cancel() {
+    let mut p = Pair::new(false);
+    // The camera takes the CANCEL (200) but never sends the INVITE's final response.
+    p.drop_when(|w| w.from == Peer::Server && w.first_line.starts_with("SIP/2.0 487"));
+    let ckey = p.send(invite("z9hG4bKlc4"));
+    let (ikey, ireq) = p.new_requests()[0].clone();
+    p.respond(ikey, answer(&ireq, 100));
+    p.run_for(ms(5000));
+    p.client.cancel(p.now, ckey).unwrap();
+    p.flush();
+    let (skey, creq, _) = cancel_event(&p).unwrap();
+    p.respond(skey, answer(&creq, 200));
+    p.run_until_idle();
+    // Not Timer C (180 s): 64*T1 after the CANCEL sent at 5 s.
+    assert_eq!(
+        timeouts(&p.client_events),
+        vec![(ms(37_000), TimeoutCause::Cancelled)]
+    );
+    assert_eq!(terminated_at(&p.client_events, ckey), Some(ms(37_000)));
+}
+
+#[test]
+fn only_an_invite_we_sent_can_be_cancelled() {
+    let mut p = Pair::new(false);
+    let mkey = p.send(keepalive_query("z9hG4bKlc5"));
+    assert_eq!(
+        p.client.cancel(p.now, mkey),
+        Err(TxError::NotCancellable(mkey))
+    );
+    let inv = invite("z9hG4bKlc6");
+    p.send(inv.clone());
+    let (ikey, _) = p.new_requests()[1].clone();
+    assert_eq!(
+        p.server.cancel(p.now, ikey),
+        Err(TxError::NotCancellable(ikey))
+    );
+    assert_eq!(
+        p.client
+            .client_transaction(&inv)
+            .map(|k| p.client.contains(k)),
+        Some(true)
+    );
+}
+
 #[test]
 fn cancel_for_an_unknown_invite_says_so() {
     let now = Instant::now();

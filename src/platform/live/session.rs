@@ -554,11 +554,12 @@ fn new_branch() -> String {
 type LateAnswer =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, RequestError>> + Send>>;
 
-/// The session gave up before the INVITE was answered: wait for the answer in the
-/// background and hang up a late 2xx (ACK, then BYE), so the device does not stream to
-/// nobody.
+/// The session gave up before the INVITE was answered: CANCEL it, wait for the answer in
+/// the background and hang up a 2xx that crossed the CANCEL (ACK, then BYE), so the device
+/// does not stream to nobody.
 fn hang_up_late(inner: Arc<Inner>, sent: LateAnswer, invite: Request, peer: Peer) {
     tokio::spawn(async move {
+        inner.endpoint.cancel(&invite).await;
         let Ok(Ok(ok)) = tokio::time::timeout(LATE_ANSWER_WAIT, sent).await else {
             return;
         };

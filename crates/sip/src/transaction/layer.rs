@@ -7,9 +7,9 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::key::{self, AckKey, MatchKey};
-use super::machine::{Ctx, Flow, Kind, State, Transaction};
+use super::machine::{Cancel, Ctx, Flow, Kind, State, Transaction};
 use super::timer::TimerTable;
-use super::{Config, Timers, TransactionKey, Transmit, TxError, TxEvent};
+use super::{Config, Timers, TransactionKey, Transmit, TxError, TxEvent, cancel_for};
 use crate::error::HeaderError;
 use crate::header::{CSeq, Via};
 use crate::message::{Message, Request, Response};
@@ -195,6 +195,44 @@ impl<R: Clone> TransactionLayer<R> {
         Ok(())
     }
 
+    /// Cancel `key`, an INVITE we sent that has no final response yet (RFC 3261 §9.1). The
+    /// CANCEL, a client transaction of its own with the INVITE's branch, goes out now if the
+    /// INVITE had a provisional response, else with the first one (never before: the callee
+    /// may not have the INVITE yet). The INVITE then ends with its final response as usual:
+    /// normally 487, which the layer ACKs; a 2xx that crossed the CANCEL is passed up like any
+    /// (ACK and BYE it); with none, 64*T1 after the CANCEL ([`super::TimeoutCause::Cancelled`]).
+    /// The CANCEL's own events carry a key the caller never saw and may ignore. Cancelling
+    /// twice is harmless.
+    pub fn cancel(&mut self, now: Instant, key: TransactionKey) -> Result<(), TxError> {
+        let tx = self
+            .txs
+            .get_mut(&key.0)
+            .ok_or(TxError::UnknownTransaction(key))?;
+        if tx.kind != Kind::InviteClient || !matches!(tx.state, State::Calling | State::Proceeding)
+        {
+            return Err(TxError::NotCancellable(key));
+        }
+        if tx.cancel == Cancel::No {
+            tx.cancel = Cancel::Wanted;
+            if tx.state == State::Proceeding {
+                self.send_cancel(now, key.0);
+            }
+        }
+        Ok(())
+    }
+
+    /// The live client transaction that sent `req` (matched by its top Via branch and method),
+    /// e.g. to [`Self::cancel`] it.
+    pub fn client_transaction(&self, req: &Request) -> Option<TransactionKey> {
+        let via = req.headers.top_via().ok()?;
+        let k = key::client_key(&via, &req.method)?;
+        let id = *self.index.get(&k)?;
+        self.txs
+            .get(&id)
+            .filter(|t| !t.kind.is_server())
+            .map(|_| TransactionKey(id))
+    }
+
     /// Send a message outside any transaction: an ACK for a 2xx, a re-ACK for a retransmitted
     /// 2xx, a 503 for [`TxEvent::Overloaded`], a 400 for [`TxEvent::BadRequest`].
     pub fn send_stateless(&mut self, to: R, msg: impl Into<Message>) {
@@ -266,8 +304,29 @@ impl<R: Clone> TransactionLayer<R> {
             return;
         };
         let mut ctx = ctx!(self, now, id);
-        if tx.client_response(&mut ctx, response) == Flow::Terminate {
+        let flow = tx.client_response(&mut ctx, response);
+        let cancel_now = tx.cancel == Cancel::Wanted && tx.state == State::Proceeding;
+        if flow == Flow::Terminate {
             self.terminate(id);
+        } else if cancel_now {
+            self.send_cancel(now, id);
+        }
+    }
+
+    /// Sends the CANCEL of client INVITE `id`, which has had a provisional response.
+    fn send_cancel(&mut self, now: Instant, id: u64) {
+        let Some(tx) = self.txs.get_mut(&id) else {
+            return;
+        };
+        // The INVITE was validated when it was sent, so its CANCEL can be built and sent.
+        let Some(cancel) = tx.request.as_deref().and_then(|r| cancel_for(r).ok()) else {
+            return;
+        };
+        let (route, reliable) = (tx.route.clone(), tx.reliable);
+        let mut ctx = ctx!(self, now, id);
+        tx.cancel_sent(&mut ctx);
+        if let Err(e) = self.send_request(now, cancel, route, reliable) {
+            debug_assert!(false, "CANCEL of a valid INVITE refused: {e}");
         }
     }
 

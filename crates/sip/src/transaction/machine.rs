@@ -41,6 +41,16 @@ pub(super) enum State {
     Accepted,
 }
 
+/// Where a client INVITE stands with its CANCEL (RFC 3261 §9.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) enum Cancel {
+    #[default]
+    No,
+    /// Asked for before any provisional response: goes out with the first one.
+    Wanted,
+    Sent,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Flow {
     Keep,
@@ -90,6 +100,8 @@ pub(super) struct Transaction<R> {
     pub timers: Armed,
     /// Server INVITE in Accepted: an ACK for the 2xx arrived.
     pub acked: bool,
+    /// Client INVITE: whether the application cancelled it.
+    pub cancel: Cancel,
     /// The layer's index entries for this transaction, removed when it ends.
     pub match_key: Option<MatchKey>,
     pub ack_key: Option<Box<AckKey>>,
@@ -116,6 +128,7 @@ impl<R: Clone> Transaction<R> {
             interval: Duration::ZERO,
             timers: [None; super::timer::SLOTS],
             acked: false,
+            cancel: Cancel::No,
             match_key: None,
             ack_key: None,
         }
@@ -182,6 +195,13 @@ impl<R: Clone> Transaction<R> {
             Kind::InviteClient => self.client_invite_response(ctx, resp),
             _ => self.client_non_invite_response(ctx, resp),
         }
+    }
+
+    /// The CANCEL of this client INVITE went out: without a final response within 64*T1 the
+    /// INVITE is given up (§9.1), sooner than Timer C would.
+    pub(super) fn cancel_sent(&mut self, ctx: &mut Ctx<'_, R>) {
+        self.cancel = Cancel::Sent;
+        self.arm(ctx, Slot::Timeout, ctx.config.timers.t1_x64());
     }
 
     fn pass_up(ctx: &mut Ctx<'_, R>, response: Response) {
@@ -403,7 +423,12 @@ impl<R: Clone> Transaction<R> {
                 Self::timeout(ctx, TimeoutCause::TimerB)
             }
             (Kind::InviteClient, State::Proceeding, Slot::Timeout) => {
-                Self::timeout(ctx, TimeoutCause::TimerC)
+                let cause = if self.cancel == Cancel::Sent {
+                    TimeoutCause::Cancelled
+                } else {
+                    TimeoutCause::TimerC
+                };
+                Self::timeout(ctx, cause)
             }
             (Kind::NonInviteClient, State::Trying, Slot::Retransmit) => {
                 self.interval = self.interval.saturating_mul(2).min(t.t2);

@@ -165,6 +165,9 @@ pub enum TimeoutCause {
     TimerB,
     /// Client INVITE: provisional response but no final within [`Config::timer_c`].
     TimerC,
+    /// Client INVITE: cancelled ([`TransactionLayer::cancel`]), and no final response within
+    /// 64*T1 of the CANCEL (RFC 3261 §9.1).
+    Cancelled,
     /// Client non-INVITE: no final response within 64*T1.
     TimerF,
     /// Server INVITE: no ACK for our 300-699 response within 64*T1.
@@ -242,6 +245,8 @@ pub enum TxError {
     NotServerTransaction(TransactionKey),
     #[error("{0} already sent a final response")]
     FinalResponseSent(TransactionKey),
+    #[error("{0} is not an INVITE we sent that still awaits its final response")]
+    NotCancellable(TransactionKey),
     #[error("ACK has no transaction: send it with send_stateless")]
     AckHasNoTransaction,
     #[error("the top Via needs a branch starting with z9hG4bK")]
