@@ -163,6 +163,27 @@ impl Control for DashboardControl<'_> {
                 self.sim.register(i).await;
                 "ok".into()
             }
+            // `alarm <device> <channel> <sn> <priority> <method> <type> [description]`: the
+            // simulated device sends a Notify/Alarm (GB2312) for one of its channels.
+            ("alarm", Some(i)) => {
+                let num = |k: usize| args.get(k).and_then(|a| a.parse::<u32>().ok());
+                let (Some(j), Some(sn), Some(priority), Some(method)) =
+                    (num(1), num(2), num(3), num(4))
+                else {
+                    return "error: alarm <device> <channel> <sn> <priority> <method> <type>"
+                        .into();
+                };
+                let mut a = vigil_gb::manscdp::Alarm::new(sn, self.sim.channel_id(i, j as usize));
+                a.priority = u8::try_from(priority).ok();
+                a.method = u8::try_from(method).ok();
+                a.alarm_type = args.get(5).map(|t| (*t).to_owned());
+                a.time = Some("2026-11-26T10:15:30".into());
+                let description = args.get(6..).unwrap_or_default().join(" ");
+                a.description = (!description.is_empty()).then_some(description);
+                let body = vigil_gb::Manscdp::AlarmNotify(a).to_body(vigil_gb::Charset::Gb2312);
+                self.sim.send_manscdp(i, body).await;
+                "ok".into()
+            }
             // Query MESSAGEs the simulated devices got, of one CmdType.
             ("queries", _) => {
                 let cmd = args.first().copied().unwrap_or_default();
@@ -385,6 +406,24 @@ async fn dashboard_without_auth_has_no_login_and_no_logout() {
         hevc: None,
     };
     run_script("open.mjs", &env, &mut control).await;
+    sim.stop().await;
+    platform.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_shows_camera_alarms_and_logs_out_when_the_session_ends_elsewhere() {
+    common::init_logging();
+    if !browser_ready("the alarms browser test") {
+        return;
+    }
+    let db = TestDb::new(Backend::Sqlite).await;
+    let (mut platform, sim, env) = dashboard_platform(common::config(&db), 2).await;
+    let mut control = DashboardControl {
+        sim: &sim,
+        platform: &platform,
+        hevc: None,
+    };
+    run_script("alarms.mjs", &env, &mut control).await;
     sim.stop().await;
     platform.shutdown().await;
 }

@@ -1,11 +1,12 @@
 // The dashboard's entry point: the header with tabs (Devices, Live, Sessions; the URL hash
-// says which), the connection indicator, the account (user name, Log out), and the event
-// feed that keeps every view current. When the server asks for a login (GET /api/v1/me
+// says which), the connection indicator, alarms, the account (user name, Log out), and the
+// event feed that keeps every view current. When the server asks for a login (GET /api/v1/me
 // answers 401, or any request does later) the login view replaces the dashboard; the hash
 // is left alone, so after the login the user lands where they were headed.
 
 import { api, credentialsChanged, onUnauthorized } from './api.js';
-import { logout, onOtherTab, session, whoami } from './auth.js';
+import { alarmsControl } from './alarms.js';
+import { checkSession, logout, onOtherTab, session, whoami } from './auth.js';
 import { h, setText, toast } from './dom.js';
 import { devicesView } from './devices.js';
 import { feed } from './events.js';
@@ -21,6 +22,9 @@ const nav = document.querySelector('nav[role="tablist"]');
 const account = document.getElementById('account');
 const accountUser = document.getElementById('account-user');
 const logoutButton = document.getElementById('logout');
+const alarms = alarmsControl();
+alarms.root.hidden = true;
+account.before(alarms.root);
 
 const live = liveView();
 const views = {
@@ -97,6 +101,7 @@ function signedIn() {
   login.root.hidden = true;
   nav.hidden = false;
   conn.hidden = false;
+  alarms.root.hidden = false;
   const user = session.authEnabled && session.user;
   account.hidden = !user;
   setText(accountUser, user ? user.username : '');
@@ -120,12 +125,20 @@ function signedOut(reason) {
   for (const v of Object.values(views)) v.root.hidden = true;
   nav.hidden = true;
   conn.hidden = true;
+  alarms.close();
+  alarms.root.hidden = true;
   account.hidden = true;
   setText(accountUser, '');
   login.root.hidden = false;
   document.title = 'Log in · vigil';
   login.show(reason);
 }
+
+// The server ended the event stream because our session ended (logged out elsewhere,
+// expired, password changed): the 401 that follows brings the login view.
+feed.on((type) => {
+  if (type === 'credentials_ended' && mode === 'in') checkSession();
+});
 
 onUnauthorized(() => {
   if (mode === 'in') signedOut('Your session has ended. Log in again.');

@@ -1,11 +1,13 @@
 // The devices view: every device with its state and registration details, search and an
-// online filter, a catalog refresh with progress, and each device's channel tree on expand.
+// online filter, a catalog refresh with progress, each device's channel tree on expand, and
+// a badge on devices that raised alarms since the page opened.
 // Rows are keyed by device ID and updated in place, so focus and expansion survive updates.
 
 import { api, missing } from './api.js';
 import { ago, dateTime, h, setText, toast } from './dom.js';
 import { buildTree, renderTree } from './channels.js';
-import { catalogBusy, loadChannels, loadDevice, onChange, state } from './state.js';
+import { alarmKind } from './alarms.js';
+import { alarmsOf, catalogBusy, loadChannels, loadDevice, onChange, state } from './state.js';
 
 // Rows rendered at most; the rest are reached by searching.
 const MAX_ROWS = 500;
@@ -62,6 +64,7 @@ export function devicesView({ onPlay }) {
       'aria-controls': detailId,
       onclick: () => toggle(id),
     }, h('span', { class: 'chev', 'aria-hidden': 'true' }, '▸'), cells.nameText = h('span', { class: 'name', lang: 'zh' }));
+    cells.alarms = h('span', { class: 'alarm-badge', hidden: true });
     cells.stateText = h('span', { class: 'state-text' });
     cells.dot = h('span', { class: 'dot', 'aria-hidden': 'true' });
     cells.progress = h('progress', { max: 1, value: 0, hidden: true });
@@ -74,7 +77,7 @@ export function devicesView({ onPlay }) {
     }, 'Refresh');
     const tr = h('tr', { class: 'device', dataset: { deviceId: id } },
       td('state', 'State', cells.dot, cells.stateText),
-      td('name', 'Name', cells.expand),
+      td('name', 'Name', cells.expand, cells.alarms),
       td('id', 'Device ID', h('span', { class: 'mono' }, id)),
       td('model', 'Manufacturer / model'),
       td('seen', 'Last seen'),
@@ -98,6 +101,7 @@ export function devicesView({ onPlay }) {
     setText(cells.stateText, online ? 'Online' : 'Offline');
     setText(cells.nameText, d.name || 'unnamed');
     cells.nameText.classList.toggle('unnamed', !d.name);
+    updateAlarms(row, d.device_id);
     setText(cells.model, [d.manufacturer, d.model].filter(Boolean).join(' / ') || '—');
     setText(cells.seen, d.last_seen ? ago(d.last_seen) : 'never');
     cells.seen.title = dateTime(d.last_seen);
@@ -129,6 +133,18 @@ export function devicesView({ onPlay }) {
     cells.refresh.disabled = running || !online;
     cells.refresh.setAttribute('aria-label', `Refresh the catalog of ${d.name || d.device_id}`);
     row.detail.hidden = !expanded.has(d.device_id);
+  }
+
+  function updateAlarms(row, id) {
+    const list = alarmsOf(id);
+    const badge = row.cells.alarms;
+    badge.hidden = !list.length;
+    if (!list.length) return;
+    const n = list.length;
+    setText(badge, `⚠ ${n}`);
+    const text = `${n} alarm${n === 1 ? '' : 's'} since this page opened; the latest: ${alarmKind(list[0])}`;
+    badge.title = text;
+    badge.setAttribute('aria-label', text);
   }
 
   function renderDetail(id) {
@@ -243,6 +259,9 @@ export function devicesView({ onPlay }) {
   search.addEventListener('input', render);
   filter.addEventListener('change', render);
   onChange('devices', render);
+  onChange('alarms', (ev) => {
+    for (const [id, row] of rows) if (!ev || ev.device_id === id) updateAlarms(row, id);
+  });
   onChange('channels', (id) => {
     if (expanded.has(id)) renderDetail(id);
     const row = rows.get(id);

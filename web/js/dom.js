@@ -63,5 +63,5 @@ export function toast(text, kind = 'info') {
   if (!box) return;
   const t = h('div', { class: `toast ${kind}` }, text);
   box.append(t);
-  setTimeout(() => t.remove(), kind === 'error' ? 8000 : 4000);
+  setTimeout(() => t.remove(), kind === 'info' ? 4000 : 8000);
 }

@@ -10,6 +10,9 @@ export const EVENT_TYPES = [
   'device_online', 'device_offline', 'device_reregistered', 'device_info', 'device_updated', 'device_removed',
   'catalog_progress', 'catalog_changed', 'catalog_subscription',
   'live_started', 'live_stopped', 'live_failed',
+  'alarm', 'media_status',
+  // The last event of a stream whose session ended (logout elsewhere, expiry, ...).
+  'credentials_ended',
 ];
 
 export class EventFeed {

@@ -71,6 +71,8 @@ export class LivePlayer {
       let text;
       if (ev.code === 1000) text = 'The live stream ended.';
       else if (ev.code === 1013) text = 'The connection is too slow for this stream.';
+      // The login or key the stream was opened with ended (the reason says which).
+      else if (ev.code === 1008) text = `Stopped: ${ev.reason || 'no longer allowed to watch'}.`;
       else if (!gotData) text = 'Cannot open the live stream (the session may have ended).';
       else text = `Connection lost${ev.reason ? `: ${ev.reason}` : ''}.`;
       // `opened`: whether media came; a refused handshake (such as a 401) gives none.

@@ -1,5 +1,6 @@
 // What the dashboard knows, shared by the views: devices, each device's channels (loaded on
-// demand) and running live sessions. Kept current by the event feed; views subscribe with
+// demand), running live sessions and the alarms devices raised since the page opened (the
+// server keeps no alarm history). Kept current by the event feed; views subscribe with
 // `onChange(kind, fn)` and re-render what changed.
 
 import { api, items, missing } from './api.js';
@@ -15,7 +16,12 @@ export const state = {
   sessions: [],
   sessionsError: null, // 'missing' when the server has no live API
   sessionsLoaded: false,
+  alarms: [], // `alarm` events, newest first, at most MAX_ALARMS
+  alarmsUnseen: 0, // alarms that came since the list was last looked at
 };
+
+// Alarms kept: a burst from a whole NVR must not grow the page without bound.
+export const MAX_ALARMS = 200;
 
 export function onChange(kind, fn) {
   if (!listeners.has(kind)) listeners.set(kind, new Set());
@@ -42,9 +48,30 @@ export function resetState() {
   state.sessions = [];
   state.sessionsError = null;
   state.sessionsLoaded = false;
+  state.alarms = [];
+  state.alarmsUnseen = 0;
   changed('devices');
   changed('channels');
   changed('sessions');
+  changed('alarms');
+}
+
+// The alarm list was looked at: nothing is new any more.
+export function markAlarmsSeen() {
+  if (!state.alarmsUnseen) return;
+  state.alarmsUnseen = 0;
+  changed('alarms');
+}
+
+export function clearAlarms() {
+  state.alarms = [];
+  state.alarmsUnseen = 0;
+  changed('alarms');
+}
+
+// The alarms of one device in the list, newest first.
+export function alarmsOf(deviceId) {
+  return state.alarms.filter((a) => a.device_id === deviceId);
 }
 
 let devicesInFlight = null;
@@ -192,6 +219,13 @@ feed.on((type, ev) => {
     if (id) loadDevice(id);
   } else if (type.startsWith('live_')) {
     loadSessions();
+  } else if (type === 'alarm' && id) {
+    state.alarms.unshift(ev);
+    if (state.alarms.length > MAX_ALARMS) state.alarms.length = MAX_ALARMS;
+    state.alarmsUnseen++;
+    changed('alarms', ev);
+    // For the channel's name in the alarm list.
+    if (!state.channels.has(id)) loadChannels(id);
   }
 });
 
