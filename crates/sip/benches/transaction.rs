@@ -86,9 +86,10 @@ fn one(layer: &mut TransactionLayer<u32>, now: Instant, datagram: Bytes) {
 }
 
 fn layer() -> TransactionLayer<u32> {
-    let mut config = Config::default();
-    config.max_server_transactions = usize::MAX;
-    TransactionLayer::with_config(config)
+    TransactionLayer::with_config(Config {
+        max_server_transactions: usize::MAX,
+        ..Config::default()
+    })
 }
 
 /// Heap held per completed transaction. Datagrams are made first; each one's buffer is

@@ -1183,8 +1183,10 @@ fn layer_cancels_a_proceeding_invite_and_acks_the_487() {
 #[test]
 fn cancel_before_any_provisional_waits_for_the_first_one() {
     // The camera's first response is late (no automatic 100 Trying).
-    let mut config = Config::default();
-    config.trying_after = None;
+    let config = Config {
+        trying_after: None,
+        ..Config::default()
+    };
     let mut p = Pair::with_config(false, config);
     let ckey = p.send(invite("z9hG4bKlc2"));
     p.client.cancel(p.now, ckey).unwrap();
