@@ -459,9 +459,19 @@ async fn a_new_password_ends_the_other_sessions_and_deleting_the_user_ends_the_r
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sessions_streams_end_when_it_expires() {
+async fn a_sessions_streams_end_when_it_expires_sqlite() {
+    a_sessions_streams_end_when_it_expires(Backend::Sqlite).await;
+}
+
+/// Also the store query that tells a stream its session's expiry, on PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sessions_streams_end_when_it_expires_postgres() {
+    a_sessions_streams_end_when_it_expires(Backend::Postgres).await;
+}
+
+async fn a_sessions_streams_end_when_it_expires(backend: Backend) {
     init_logging();
-    let db = TestDb::new(Backend::Sqlite).await;
+    let db = TestDb::new(backend).await;
     let mut c = config(&db);
     c.auth.session_ttl = Duration::from_secs(2);
     let p = Platform::start(c).await;
