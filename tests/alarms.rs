@@ -105,8 +105,9 @@ async fn next_hook(rx: &mut mpsc::UnboundedReceiver<Value>) -> Value {
 fn video_loss(sim: &SimHandle, sn: u32) -> Vec<u8> {
     let mut a = Alarm::new(sn, sim.channel_id(0, 1));
     a.priority = Some(1);
-    a.method = Some(5);
-    a.alarm_type = Some("2".into());
+    // GB/T 28181-2016 A.2.5: method 2 (device alarm), type 1 (video loss).
+    a.method = Some(2);
+    a.alarm_type = Some("1".into());
     a.time = Some("2026-11-26T10:15:30".into());
     a.description = Some("视频丢失 东门".into());
     Manscdp::AlarmNotify(a).to_body(Charset::Gb2312)
@@ -118,8 +119,8 @@ fn assert_video_loss(ev: &Value, sim: &SimHandle, sn: u32) {
     assert_eq!(ev["channel_id"], sim.channel_id(0, 1).as_str(), "{ev:#}");
     assert_eq!(ev["sn"], sn, "{ev:#}");
     assert_eq!(ev["priority"], 1, "{ev:#}");
-    assert_eq!(ev["method"], 5, "{ev:#}");
-    assert_eq!(ev["alarm_type"], "2", "{ev:#}");
+    assert_eq!(ev["method"], 2, "{ev:#}");
+    assert_eq!(ev["alarm_type"], "1", "{ev:#}");
     assert_eq!(ev["time"], "2026-11-26T10:15:30", "{ev:#}");
     assert_eq!(ev["description"], "视频丢失 东门", "{ev:#}");
 }

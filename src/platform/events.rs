@@ -91,8 +91,8 @@ pub enum EventKind {
         priority: Option<u8>,
         /// `AlarmMethod`: 1 phone, 2 device, 3 SMS, 4 GPS, 5 video, 6 device fault, 7 other.
         method: Option<u8>,
-        /// `Info/AlarmType`, whose meaning depends on the method (method 5, type 2: video
-        /// loss).
+        /// `Info/AlarmType`, whose meaning depends on the method (GB/T 28181-2016 A.2.5:
+        /// method 2, type 1 is video loss; method 5, type 2 is motion detection).
         alarm_type: Option<String>,
         /// `Info/AlarmTypeParam/EventType`: 1 entering, 2 leaving an area.
         event_type: Option<String>,

@@ -135,9 +135,9 @@ mod tests {
     fn video_loss_body() -> Vec<u8> {
         let xml = "<?xml version=\"1.0\" encoding=\"GB2312\"?>\r\n<Notify>\r\n\
                    <CmdType>Alarm</CmdType>\r\n<SN>208</SN>\r\n<DeviceID>34020000001310000002</DeviceID>\r\n\
-                   <AlarmPriority>1</AlarmPriority>\r\n<AlarmMethod>5</AlarmMethod>\r\n\
+                   <AlarmPriority>1</AlarmPriority>\r\n<AlarmMethod>2</AlarmMethod>\r\n\
                    <AlarmTime>2026-11-26T10:15:30</AlarmTime>\r\n<AlarmDescription>视频丢失</AlarmDescription>\r\n\
-                   <Info>\r\n<AlarmType>2</AlarmType>\r\n</Info>\r\n<Extra>x</Extra>\r\n</Notify>\r\n";
+                   <Info>\r\n<AlarmType>1</AlarmType>\r\n</Info>\r\n<Extra>x</Extra>\r\n</Notify>\r\n";
         vigil_gb::charset::encode_body(xml, Charset::Gb2312)
     }
 
@@ -158,7 +158,7 @@ mod tests {
         assert_eq!(ev.kind.name(), "alarm");
         assert_eq!(
             serde_json::to_string(&ev).unwrap(),
-            r#"{"at":7,"type":"alarm","device_id":"34020000001180000001","channel_id":"34020000001310000002","sn":208,"priority":1,"method":5,"alarm_type":"2","event_type":null,"time":"2026-11-26T10:15:30","description":"视频丢失","longitude":null,"latitude":null,"extra":{"Extra":"x"}}"#
+            r#"{"at":7,"type":"alarm","device_id":"34020000001180000001","channel_id":"34020000001310000002","sn":208,"priority":1,"method":2,"alarm_type":"1","event_type":null,"time":"2026-11-26T10:15:30","description":"视频丢失","longitude":null,"latitude":null,"extra":{"Extra":"x"}}"#
         );
     }
 
