@@ -556,7 +556,8 @@ async fn two_viewers_share_one_ingest_and_leaving_makes_it_idle() {
     for (_, _, body) in [a, b] {
         let p = ffprobe(&body);
         assert_eq!(p.codec, "h264");
-        assert!(p.frames >= 45, "{p:?}");
+        // ~2 s at 25 fps; a busy 2-core machine may deliver a few frames late.
+        assert!(p.frames >= 40, "{p:?}");
     }
     // Both responses are dropped: nobody watches any more.
     timeout(Duration::from_secs(2), h.hub().idle_for(ms(200)))

@@ -158,6 +158,9 @@ pub struct Pipeline {
     window_start: Option<Instant>,
     window_bytes: u64,
     window_frames: u64,
+    /// First and last DTS (90 kHz) of the window's frames: fps is the stream's own rate,
+    /// not the arrival rate, which bursts when the machine is busy.
+    window_dts: Option<(i64, i64)>,
 }
 
 impl Pipeline {
@@ -186,6 +189,7 @@ impl Pipeline {
             window_start: None,
             window_bytes: 0,
             window_frames: 0,
+            window_dts: None,
         }
     }
 
@@ -468,6 +472,10 @@ impl Pipeline {
     fn frame(&mut self, codec: VideoCodec, pts: i64, dts: i64, data: Bytes) {
         self.stats.frames += 1;
         self.window_frames += 1;
+        self.window_dts = Some(match self.window_dts {
+            Some((first, _)) => (first, dts),
+            None => (dts, dts),
+        });
         if self.params.as_ref().is_none_or(|t| t.codec() != codec) {
             self.params = Some(ParameterSetTracker::new(codec));
             self.stats.codec = Some(format!("{codec:?}"));
@@ -554,10 +562,18 @@ impl Pipeline {
         if elapsed >= Duration::from_secs(1) {
             let secs = elapsed.as_secs_f64();
             self.stats.bitrate_bps = (self.window_bytes as f64 * 8.0 / secs) as u64;
-            self.stats.fps = Some((self.window_frames as f64 / secs * 100.0).round() / 100.0);
+            let fps = match self.window_dts {
+                // Frames after the first over the time they span, by their timestamps.
+                Some((first, last)) if last > first && self.window_frames >= 2 => {
+                    (self.window_frames - 1) as f64 * 90_000.0 / (last - first) as f64
+                }
+                _ => self.window_frames as f64 / secs,
+            };
+            self.stats.fps = Some((fps * 100.0).round() / 100.0);
             self.window_start = Some(now);
             self.window_bytes = 0;
             self.window_frames = 0;
+            self.window_dts = None;
         }
     }
 }
