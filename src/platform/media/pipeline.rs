@@ -676,6 +676,49 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_stream_starting_mid_gop_wants_a_key_frame_once() {
+        let run = |start: usize| {
+            let mut p = Pipeline::new(Hub::new(), None, Duration::ZERO);
+            let mut camera =
+                ClipStreamer::from_testdata(VideoCodec::H264, ClipStreamerConfig::new(7));
+            camera.seek(start);
+            let t0 = Instant::now();
+            let mut wanted = Vec::new();
+            for i in 0..30 {
+                let f = camera.next_frame(|| 0);
+                for d in f.packets {
+                    if p.push(t0 + f.send_at, d).key_frame_wanted {
+                        wanted.push(i);
+                    }
+                }
+            }
+            (wanted, p.stats().key_frames)
+        };
+        assert_eq!(
+            run(0),
+            (vec![], 2),
+            "starts with a key frame: nothing to ask"
+        );
+        // Clip frame 20 first (a P-frame): asked at once, the key frame 5 frames later.
+        assert_eq!(run(20), (vec![0], 1));
+    }
+
+    #[tokio::test]
+    async fn rtcp_on_the_rtp_port_is_counted_not_played() {
+        let mut p = Pipeline::new(Hub::new(), None, REORDER_DELAY);
+        let mut sr = vec![0x80, 200, 0, 6];
+        sr.extend_from_slice(&[0; 24]);
+        let progress = p.push(Instant::now(), Bytes::from(sr));
+        assert!(!progress.accepted);
+        let s = p.stats();
+        assert_eq!((s.rtcp_packets, s.rtcp_sender_reports), (1, 1));
+        assert_eq!(
+            (s.ssrc, s.packets_invalid, s.packets_received),
+            (None, 0, 0)
+        );
+    }
+
+    #[tokio::test]
     async fn an_unexpected_ssrc_is_played_and_counted() {
         let hub = Hub::new();
         let mut v = hub.subscribe();
