@@ -173,7 +173,7 @@ pub struct MediaConfig {
     /// Address put into SDP offers (what cameras send RTP to); empty means the SIP
     /// listener's address as seen by the device.
     pub ip: String,
-    /// First and last RTP port, inclusive.
+    /// First and last RTP port, inclusive; used in pairs (RTP even, RTCP odd).
     pub rtp_ports: [u16; 2],
     /// A live session with no viewer for this long is stopped (BYE).
     #[serde(with = "secs")]
@@ -336,7 +336,7 @@ impl Default for MediaConfig {
         MediaConfig {
             bind_ip: "0.0.0.0".parse().expect("literal address"),
             ip: String::new(),
-            rtp_ports: [30000, 30999],
+            rtp_ports: [30000, 31999],
             idle_timeout: Duration::from_secs(30),
             rtp_timeout: Duration::from_secs(10),
             invite_timeout: Duration::from_secs(8),
