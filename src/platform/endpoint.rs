@@ -578,11 +578,33 @@ impl Task {
                 }
             }
             Method::Message => {
+                let (sender, msg, charset) = match read_message(&req, &peer) {
+                    Ok(m) => m,
+                    Err(resp) => return self.respond(key, peer, resp),
+                };
+                if let Manscdp::Keepalive(k) = &msg {
+                    // The bulk of a large site's traffic: like REGISTER, straight to the
+                    // registry, which answers through the responder. The device is the From
+                    // user; the body's DeviceID names the same device.
+                    let id = sender.unwrap_or(k.device_id);
+                    let responder = self.responder(key, peer, None);
+                    if let Err(req) = self.registry.keepalive(id, req, peer, responder) {
+                        let mut resp = Response::for_request(&req, 503, "Busy");
+                        resp.headers.push("Retry-After", "5");
+                        self.respond(key, peer, resp);
+                    }
+                    return;
+                }
+                let Some(id) = sender else {
+                    let resp =
+                        Response::for_request(&req, 400, "From user is not a GB28181 device ID");
+                    return self.respond(key, peer, resp);
+                };
                 let registry = self.registry.clone();
                 let manscdp = self.manscdp.read().expect("routes poisoned").clone();
                 let responder = self.responder(key, peer, None);
                 tokio::spawn(async move {
-                    let resp = on_message(&registry, manscdp, &req, peer).await;
+                    let resp = on_manscdp(&registry, manscdp, &req, peer, id, msg, charset).await;
                     responder.respond(resp).await;
                 });
             }
@@ -669,13 +691,12 @@ async fn sleep_until_opt(t: Option<std::time::Instant>) {
     }
 }
 
-/// A MESSAGE from a device: MANSCDP in GB2312/GBK/GB18030/UTF-8.
-async fn on_message(
-    registry: &Registry,
-    manscdp: Option<mpsc::Sender<ManscdpInbound>>,
+/// A MESSAGE from a device: MANSCDP in GB2312/GBK/GB18030/UTF-8, read in the endpoint's task.
+/// `Err` is the answer when it cannot be taken (not MANSCDP, bad body).
+fn read_message(
     req: &Request,
-    peer: Peer,
-) -> Response {
+    peer: &Peer,
+) -> Result<(Option<DeviceId>, Manscdp, Charset), Response> {
     let from_user = req
         .headers
         .from()
@@ -688,33 +709,40 @@ async fn on_message(
         .flatten()
         .is_some_and(|ct| ct.is("application", "manscdp+xml"));
     if !is_manscdp {
-        return Response::for_request(
+        return Err(Response::for_request(
             req,
             415,
             "Unsupported Media Type (expected Application/MANSCDP+xml)",
-        );
+        ));
     }
     let (msg, charset) = match vigil_gb::parse_body(&req.body) {
         Ok(m) => m,
         Err(e) => {
             tracing::warn!(device = from_user.as_deref().unwrap_or("?"), remote = %peer.remote, error = %e, "bad MANSCDP body");
-            return Response::for_request(req, 400, &format!("Bad MANSCDP: {}", e.reason_phrase()));
+            return Err(Response::for_request(
+                req,
+                400,
+                &format!("Bad MANSCDP: {}", e.reason_phrase()),
+            ));
         }
     };
     let sender_id = from_user
         .as_deref()
         .and_then(|u| u.parse::<DeviceId>().ok());
-    if let Manscdp::Keepalive(k) = &msg {
-        // The device is the From user; the body's DeviceID names the same device.
-        let id = sender_id.unwrap_or(k.device_id);
-        return match registry.seen(id, peer, true).await {
-            KeepaliveVerdict::Ok => Response::for_request(req, 200, "OK"),
-            KeepaliveVerdict::NotRegistered => not_registered(req, &id, &peer),
-        };
-    }
-    let Some(id) = sender_id else {
-        return Response::for_request(req, 400, "From user is not a GB28181 device ID");
-    };
+    Ok((sender_id, msg, charset))
+}
+
+/// A MANSCDP MESSAGE other than a keepalive from device `id`: answered 200 once the catalog
+/// component (or whoever took MANSCDP) has it.
+async fn on_manscdp(
+    registry: &Registry,
+    manscdp: Option<mpsc::Sender<ManscdpInbound>>,
+    req: &Request,
+    peer: Peer,
+    id: DeviceId,
+    msg: Manscdp,
+    charset: Charset,
+) -> Response {
     match registry.seen(id, peer, false).await {
         KeepaliveVerdict::Ok => {
             match manscdp {
@@ -743,7 +771,7 @@ async fn on_message(
 /// A MESSAGE from a device that is not registered gets 403: it tells the device we know
 /// it and refuse until it registers (devices re-register on it), where 401 would ask it to
 /// authenticate this MESSAGE and 404 reads as "wrong server".
-fn not_registered(req: &Request, id: &DeviceId, peer: &Peer) -> Response {
+pub(super) fn not_registered(req: &Request, id: &DeviceId, peer: &Peer) -> Response {
     tracing::info!(device_id = %id, remote = %peer.remote, "MESSAGE from a device that is not registered: 403");
     Response::for_request(req, 403, "Not registered")
 }

@@ -62,6 +62,12 @@ enum Cmd {
         keepalive: bool,
         reply: oneshot::Sender<KeepaliveVerdict>,
     },
+    Keepalive {
+        device_id: DeviceId,
+        req: Box<Request>,
+        peer: Peer,
+        responder: Responder,
+    },
     Route {
         device_id: DeviceId,
         reply: oneshot::Sender<Option<DeviceRoute>>,
@@ -90,6 +96,7 @@ impl std::fmt::Debug for Cmd {
         f.write_str(match self {
             Cmd::Register { .. } => "Register",
             Cmd::Seen { .. } => "Seen",
+            Cmd::Keepalive { .. } => "Keepalive",
             Cmd::Route { .. } => "Route",
             Cmd::Reload { .. } => "Reload",
             Cmd::Online { .. } => "Online",
@@ -136,6 +143,32 @@ impl Registry {
                 | mpsc::error::TrySendError::Closed(Cmd::Register { req, .. }),
             ) => Err(req),
             Err(_) => unreachable!("the command sent was a Register"),
+        }
+    }
+
+    /// Hands a keepalive MESSAGE from `device_id` to the registry, which answers it through
+    /// `responder` (200, or 403 when the device is not registered). Never waits: when the
+    /// registry's queue is full, or the registry stopped, the request comes back for a 503.
+    pub fn keepalive(
+        &self,
+        device_id: DeviceId,
+        req: Request,
+        peer: Peer,
+        responder: Responder,
+    ) -> Result<(), Box<Request>> {
+        let cmd = Cmd::Keepalive {
+            device_id,
+            req: Box::new(req),
+            peer,
+            responder,
+        };
+        match self.tx.try_send(cmd) {
+            Ok(()) => Ok(()),
+            Err(
+                mpsc::error::TrySendError::Full(Cmd::Keepalive { req, .. })
+                | mpsc::error::TrySendError::Closed(Cmd::Keepalive { req, .. }),
+            ) => Err(req),
+            Err(_) => unreachable!("the command sent was a Keepalive"),
         }
     }
 
@@ -490,6 +523,20 @@ impl State {
             } => {
                 let v = self.seen(device_id, peer, keepalive).await;
                 let _ = reply.send(v);
+            }
+            Cmd::Keepalive {
+                device_id,
+                req,
+                peer,
+                responder,
+            } => {
+                let resp = match self.seen(device_id, peer, true).await {
+                    KeepaliveVerdict::Ok => Response::for_request(&req, 200, "OK"),
+                    KeepaliveVerdict::NotRegistered => {
+                        super::endpoint::not_registered(&req, &device_id, &peer)
+                    }
+                };
+                responder.respond(resp).await;
             }
             Cmd::Route { device_id, reply } => {
                 let r = self.devices.get(&device_id).and_then(|d| {
