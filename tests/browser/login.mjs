@@ -108,6 +108,11 @@ await run('login', async ({ page, context }) => {
   await other.click('#logout');
   await other.waitForSelector('#login-form', { state: 'visible', timeout: 5000 });
   await page.waitForSelector('#login-form', { state: 'visible', timeout: 5000 });
+  // The server ends this tab's event stream during the other tab's logout request, before
+  // that tab tells the others: the message names the other tab once its word arrives.
+  await page
+    .waitForFunction(() => document.querySelector('#login-info')?.textContent === 'You logged out in another tab.', null, { timeout: 3000 })
+    .catch(() => {});
   equal(await page.textContent('#login-info'), 'You logged out in another tab.', 'message in the other tab');
   await other.close();
 

@@ -115,9 +115,14 @@ function signedIn() {
 
 // The login view, with `reason` above the form. Everything that talks to the server stops
 // (event stream, polling, live tiles) and what the last user saw is forgotten.
+const SESSION_ENDED = 'Your session has ended. Log in again.';
+const OTHER_TAB = 'You logged out in another tab.';
+let outReason = '';
+
 function signedOut(reason) {
   if (mode === 'out') return;
   mode = 'out';
+  outReason = reason;
   session.user = null;
   feed.stop();
   live.closeAll();
@@ -141,7 +146,7 @@ feed.on((type) => {
 });
 
 onUnauthorized(() => {
-  if (mode === 'in') signedOut('Your session has ended. Log in again.');
+  if (mode === 'in') signedOut(SESSION_ENDED);
 });
 
 logoutButton.addEventListener('click', async () => {
@@ -158,7 +163,13 @@ logoutButton.addEventListener('click', async () => {
 
 // Another tab of this browser logged out (same cookie): so are we. It logged in: so are we.
 onOtherTab(async (type) => {
-  if (type === 'logout' && mode === 'in' && session.authEnabled) signedOut('You logged out in another tab.');
+  if (type === 'logout' && mode === 'in' && session.authEnabled) signedOut(OTHER_TAB);
+  // The server may end our event stream before the other tab's message arrives: the
+  // login view then said "session ended"; the message names the cause once it is known.
+  else if (type === 'logout' && mode === 'out' && outReason === SESSION_ENDED) {
+    outReason = OTHER_TAB;
+    login.show(OTHER_TAB);
+  }
   if (type === 'login' && mode === 'out' && (await whoami())) signedIn();
 });
 
