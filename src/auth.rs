@@ -171,7 +171,7 @@ pub async fn ensure_admin(
         tracing::warn!(
             user = %user,
             "created the admin account: log in as {user} with password {} (shown only \
-             this once; change it in the dashboard or with `vigil reset-password`)",
+             this once; change it with PATCH /api/v1/users/{{id}} or `vigil reset-password`)",
             password.expose()
         );
         Ok(Some(password))
